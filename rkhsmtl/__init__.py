@@ -1,0 +1,11 @@
+"""rkhsmtl: multi-task learning with separable-kernel vector-valued RKHS models.
+
+Learn many related tasks at once with the kernel ``k(x, x') A``, where the
+task-structure matrix ``A`` says how tasks share information.
+"""
+
+from .ridge import MultiTaskKernelRidge
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["MultiTaskKernelRidge", "__version__"]

@@ -1,0 +1,204 @@
+"""Input validation shared by the estimators (wide Y with NaN, weights, namespaces).
+
+NumPy-like input (arrays, lists, DataFrames) goes through scikit-learn's
+``validate_data`` so that ``n_features_in_`` / ``feature_names_in_`` and the error
+messages are the usual ones. Other array-API namespaces are validated here without
+leaving their namespace or device (scikit-learn would convert them to NumPy unless
+its array-API dispatch is switched on).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._backend import array_device, get_namespace, is_numpy_namespace, to_namespace
+
+__all__ = [
+    "check_same_namespace",
+    "validate_X_fit",
+    "validate_X_predict",
+    "validate_sample_weight",
+    "validate_targets",
+]
+
+
+def _float_dtype(xp):
+    return xp.float64
+
+
+def validate_X_fit(estimator, X):
+    """Validate training inputs; set ``n_features_in_`` (and feature names).
+
+    Returns
+    -------
+    X : array of shape (n_samples, n_features), float64
+    xp : module
+        The namespace of the input (NumPy for lists and DataFrames).
+    """
+    xp = get_namespace(X)
+    if is_numpy_namespace(xp):
+        X = validate_data(estimator, X, reset=True, dtype=np.float64,
+                          ensure_all_finite=True)
+        return X, xp
+    X = _validate_xp_array(X, xp, "X")
+    estimator.n_features_in_ = int(X.shape[1])
+    if hasattr(estimator, "feature_names_in_"):
+        del estimator.feature_names_in_
+    return X, xp
+
+
+def validate_X_predict(estimator, X, method="predict"):
+    """Validate inputs at predict time against what ``fit`` saw."""
+    check_is_fitted(estimator)
+    check_same_namespace(X, estimator, attribute="dual_coef_", method=method)
+    xp = get_namespace(X)
+    if is_numpy_namespace(xp):
+        return validate_data(estimator, X, reset=False, dtype=np.float64,
+                             ensure_all_finite=True), xp
+    X = _validate_xp_array(X, xp, "X")
+    if X.shape[1] != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
+            f"expecting {estimator.n_features_in_} features as input."
+        )
+    return X, xp
+
+
+def _validate_xp_array(X, xp, name):
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2-D array for {name}, got {X.ndim}-D with shape {X.shape}."
+        )
+    if X.shape[0] < 1:
+        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) in {name}.")
+    if X.shape[1] < 1:
+        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) in {name}.")
+    if not xp.isdtype(X.dtype, ("real floating", "integral", "bool")):
+        raise ValueError(f"{name} must be real numeric, got dtype {X.dtype}.")
+    X = xp.astype(X, _float_dtype(xp))
+    if not bool(xp.all(xp.isfinite(X))):
+        raise ValueError(f"Input {name} contains NaN or infinity.")
+    return X
+
+
+def check_same_namespace(X, estimator, *, attribute, method):
+    """Raise if ``X`` is not in the namespace and on the device used in ``fit``.
+
+    The message follows scikit-learn's, so its common checks recognise it.
+    """
+    attr = getattr(estimator, attribute)
+    a_xp = get_namespace(attr)
+    X_xp = get_namespace(X)
+    if is_numpy_namespace(a_xp) and is_numpy_namespace(X_xp):
+        return
+    if a_xp.__name__ != X_xp.__name__:
+        detail = (f"Array namespaces used during fit ({a_xp.__name__}) and {method} "
+                  f"({X_xp.__name__}) differ.")
+    elif array_device(attr) != array_device(X):
+        detail = (f"Devices used during fit ({array_device(attr)}) and {method} "
+                  f"({array_device(X)}) differ.")
+    else:
+        return
+    raise ValueError(
+        f"Inputs passed to {type(estimator).__name__}.{method}() must use the same "
+        f"namespace and the same device as those passed to fit(). {detail}"
+    )
+
+
+def validate_targets(Y, n_samples, xp, device, *, allow_missing_tasks=False):
+    """Wide targets: (n,) or (n, T) float, NaN for missing, no infinity.
+
+    Returns
+    -------
+    Y : array of shape (n_samples, n_tasks), float64
+    was_1d : bool
+    """
+    if Y is None:
+        raise ValueError("Y is required: this estimator is supervised.")
+    if is_numpy_namespace(xp):
+        try:
+            Y = np.asarray(Y, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"Y must be numeric with NaN for missing labels: {exc}"
+            ) from exc
+        Y = xp.asarray(Y)
+    else:
+        Y = to_namespace(Y, xp, device)
+        if not xp.isdtype(Y.dtype, ("real floating", "integral", "bool")):
+            raise ValueError(f"Y must be real numeric, got dtype {Y.dtype}.")
+        Y = xp.astype(Y, _float_dtype(xp))
+    if Y.ndim not in (1, 2):
+        raise ValueError(f"Y must be 1-D or 2-D (n_samples, n_tasks), got shape "
+                         f"{tuple(Y.shape)}.")
+    if Y.shape[0] != n_samples:
+        raise ValueError(
+            "Found input variables with inconsistent numbers of samples: "
+            f"[{n_samples}, {Y.shape[0]}] (X has {n_samples} rows, Y {Y.shape[0]})."
+        )
+    was_1d = Y.ndim == 1
+    if was_1d:
+        Y = xp.reshape(Y, (-1, 1))
+    if Y.shape[1] < 1:
+        raise ValueError("Y has no column: at least one task is needed.")
+    if bool(xp.any(xp.isinf(Y))):
+        raise ValueError("Input Y contains infinity; use NaN to mark a missing label.")
+    observed = ~xp.isnan(Y)
+    if not bool(xp.any(observed)):
+        raise ValueError("Input Y contains NaN only: there is no observed label.")
+    if not allow_missing_tasks:
+        per_task = xp.sum(xp.astype(observed, xp.int64), axis=0)
+        empty = [int(t) for t in range(Y.shape[1]) if int(per_task[t]) == 0]
+        if empty:
+            raise ValueError(
+                f"Task(s) {empty} have no observed label (all-NaN column(s) of Y). "
+                "Drop those columns or provide labels for them."
+            )
+    return Y, was_1d
+
+
+def validate_sample_weight(sample_weight, Y, xp, device):
+    """Weights of shape (n,) or (n, T), finite and non-negative, not all zero.
+
+    Also rejects a task whose every observed label has zero weight.
+
+    Returns
+    -------
+    sample_weight : array of shape (n,) or (n, T), float64, or None
+    """
+    if sample_weight is None:
+        return None
+    n, T = Y.shape
+    if isinstance(sample_weight, numbers.Number):
+        sample_weight = xp.full((n,), float(sample_weight), dtype=_float_dtype(xp),
+                                device=device)
+    elif is_numpy_namespace(xp):
+        sample_weight = xp.asarray(np.asarray(sample_weight, dtype=np.float64))
+    else:
+        sample_weight = xp.astype(to_namespace(sample_weight, xp, device),
+                                  _float_dtype(xp))
+    shape = tuple(sample_weight.shape)
+    if shape not in ((n,), (n, T)):
+        raise ValueError(
+            f"sample_weight.shape == {shape}, expected {(n,)} or {(n, T)} "
+            "(n_samples,) or (n_samples, n_tasks)."
+        )
+    if not bool(xp.all(xp.isfinite(sample_weight))):
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if bool(xp.any(sample_weight < 0)):
+        raise ValueError("Negative values in sample_weight are not allowed.")
+    if not bool(xp.any(sample_weight > 0)):
+        raise ValueError("Sample weights are all zero: there is nothing to fit.")
+    W = sample_weight if sample_weight.ndim == 2 else sample_weight[:, None]
+    used = (W > 0) & ~xp.isnan(Y)
+    per_task = xp.sum(xp.astype(used, xp.int64), axis=0)
+    empty = [int(t) for t in range(T) if int(per_task[t]) == 0]
+    if empty:
+        raise ValueError(
+            f"Task(s) {empty} have no observed label with a positive sample weight "
+            "(the weights are zero wherever those tasks are observed)."
+        )
+    return sample_weight

@@ -1,0 +1,296 @@
+"""Multi-task kernel ridge regression with a separable kernel ``k(x, x') A``."""
+
+from __future__ import annotations
+
+import numbers
+
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+
+from ._backend import array_device, resolve_compute_namespace, to_namespace
+from ._solvers import SOLVERS, solve_fixed_structure
+from ._validation import (
+    validate_sample_weight,
+    validate_targets,
+    validate_X_fit,
+    validate_X_predict,
+)
+from .kernels import KERNELS, PairwiseKernel, TrainingGram
+from .metrics import nan_r2_score
+from .structure import resolve_task_structure
+
+__all__ = ["MultiTaskKernelRidge"]
+
+# Rows of the test kernel matrix computed at a time in predict.
+_PREDICT_BLOCK_BYTES = 128 * 2**20
+
+
+class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
+    r"""Multi-task kernel ridge regression with the separable kernel ``k(x, x') A``.
+
+    Learns ``T`` related regression tasks at once. Task ``t`` predicts
+    ``f_t(x) = sum_i k(x, x_i) (C A)[i, t]`` where ``A`` (``T x T``, positive
+    semidefinite) encodes how tasks share information and the dual coefficients
+    ``C`` minimise
+
+    .. math::
+
+        J(C) = \sum_{i,t} w_{it} (Y_{it} - F_{it})^2 + \alpha\, \mathrm{tr}(C^\top K C A),
+        \qquad F = K C A,
+
+    over the observed (non-NaN) entries of ``Y``. The loss is a weighted *sum*, so
+    ``task_structure="independent"`` on complete data is exactly
+    :class:`sklearn.kernel_ridge.KernelRidge` fitted on every column.
+
+    Read more in the :ref:`User Guide <ridge>`.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        Regularisation strength; must be positive.
+    kernel : str or callable, default="rbf"
+        Scalar kernel on inputs: "linear", "poly" (or "polynomial"), "rbf",
+        "laplacian", "sigmoid", "cosine", "precomputed" (``X`` is then the kernel
+        matrix) or a callable ``k(x, y, **kernel_params) -> float``, with the
+        meaning of :func:`sklearn.metrics.pairwise.pairwise_kernels`.
+    gamma : float, default=None
+        Parameter of the rbf, laplacian, poly and sigmoid kernels;
+        ``None`` means ``1 / n_features``.
+    degree : float, default=3
+        Degree of the polynomial kernel.
+    coef0 : float, default=1
+        Zero coefficient of the polynomial and sigmoid kernels.
+    kernel_params : dict, default=None
+        Additional parameters for a callable kernel.
+    task_structure : str, TaskStructure or array-like of shape (n_tasks, n_tasks), \
+            default="independent"
+        The task-structure matrix ``A``: a structure from :mod:`rkhsmtl.structure`
+        (its parameters are tunable as ``task_structure__<param>``), a shortcut
+        ("independent", "mean_regularized", "pooled", "chain", "complete") or a
+        symmetric positive semidefinite matrix.
+    solver : {"auto", "eig", "cholesky", "cg"}, default="auto"
+        - "eig": closed form for complete ``Y`` and per-sample weights (one
+          eigendecomposition of ``K`` and one of ``A``).
+        - "cholesky": complete ``Y`` and per-sample weights: one Cholesky per
+          distinct eigenvalue of ``A`` (tasks decouple in ``A``'s eigenbasis);
+          otherwise the dense system on the observed entries.
+        - "cg": the observed-entries system by matrix-free preconditioned conjugate
+          gradients (see ``solver_options``); streams the kernel matrix when it
+          does not fit in memory.
+        - "auto": the cheapest exact solver whose memory fits.
+    solver_options : dict, default=None
+        Options of the iterative solver: ``tol`` (relative residual, 1e-7),
+        ``max_iter`` (1000), ``preconditioner`` ("nystrom", "jacobi" or None) and
+        ``preconditioner_rank`` (100).
+    device : {"auto", "cpu", "gpu"}, default="auto"
+        Where a fit on NumPy input runs: "gpu" uses CuPy (an error if it is not
+        installed), "auto" uses CuPy when it is installed and sees a GPU. Arrays of
+        other namespaces are computed where they live. Fitted attributes and
+        predictions are returned in the namespace of the input.
+
+    Attributes
+    ----------
+    dual_coef_ : array of shape (n_samples, n_tasks)
+        Dual coefficients ``C`` (zero on missing entries).
+    task_structure_ : array of shape (n_tasks, n_tasks)
+        The task-structure matrix ``A`` used.
+    X_fit_ : array of shape (n_samples, n_features)
+        Training inputs (or the training kernel matrix with "precomputed").
+    n_tasks_ : int
+        Number of tasks (columns of ``Y``).
+    solver_ : str
+        The solver used.
+    solver_info_ : dict
+        What the solver reports (iterations of CG, number of factorisations, ...).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    sklearn.kernel_ridge.KernelRidge : Single-task kernel ridge regression.
+
+    References
+    ----------
+    C. A. Micchelli and M. Pontil. On learning vector-valued functions. Neural
+    Computation 17(1):177-204, 2005.
+
+    T. Evgeniou, C. A. Micchelli and M. Pontil. Learning multiple tasks with kernel
+    methods. JMLR 6:615-637, 2005.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rkhsmtl import MultiTaskKernelRidge
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 3))
+    >>> Y = np.column_stack([np.sin(X[:, 0]), np.sin(X[:, 0]) + 0.1 * X[:, 1]])
+    >>> Y[::3, 1] = np.nan  # missing labels
+    >>> model = MultiTaskKernelRidge(alpha=0.1, task_structure="mean_regularized")
+    >>> model.fit(X, Y).predict(X[:2]).shape
+    (2, 2)
+    """
+
+    def __init__(self, alpha=1.0, *, kernel="rbf", gamma=None, degree=3, coef0=1,
+                 kernel_params=None, task_structure="independent", solver="auto",
+                 solver_options=None, device="auto"):
+        self.alpha = alpha
+        self.kernel = kernel
+        self.gamma = gamma
+        self.degree = degree
+        self.coef0 = coef0
+        self.kernel_params = kernel_params
+        self.task_structure = task_structure
+        self.solver = solver
+        self.solver_options = solver_options
+        self.device = device
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.single_output = True
+        tags.input_tags.pairwise = self.kernel == "precomputed"
+        tags.array_api_support = True
+        return tags
+
+    def _check_params(self):
+        if (not isinstance(self.alpha, numbers.Real) or isinstance(self.alpha, bool)
+                or not self.alpha > 0 or self.alpha == float("inf")):
+            raise ValueError(f"alpha must be a positive finite number, got {self.alpha!r}.")
+        if not callable(self.kernel) and self.kernel not in KERNELS:
+            raise ValueError(
+                f"kernel must be one of {KERNELS} or a callable, got {self.kernel!r}."
+            )
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}.")
+        if self.gamma is not None and not (isinstance(self.gamma, numbers.Real)
+                                           and self.gamma >= 0):
+            raise ValueError(f"gamma must be None or a number >= 0, got {self.gamma!r}.")
+
+    def _pairwise_kernel(self):
+        return PairwiseKernel(self.kernel, gamma=self.gamma, degree=self.degree,
+                              coef0=self.coef0, kernel_params=self.kernel_params,
+                              n_features=self.n_features_in_)
+
+    def fit(self, X, Y, sample_weight=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs (the kernel matrix, ``(n_samples, n_samples)``, with
+            ``kernel="precomputed"``).
+        Y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            Targets, one column per task; NaN marks a missing label. Every task
+            needs at least one observed label.
+        sample_weight : float or array-like of shape (n_samples,) or \
+                (n_samples, n_tasks), default=None
+            Non-negative weights of the squared errors (per sample, or per sample
+            and task; zero means "not used").
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        self._check_params()
+        X, xp_in = validate_X_fit(self, X)
+        device_in = array_device(X)
+        if self.kernel == "precomputed" and X.shape[0] != X.shape[1]:
+            raise ValueError(
+                f"With kernel='precomputed', X must be the square training kernel "
+                f"matrix, got shape {tuple(X.shape)}."
+            )
+        Y, was_1d = validate_targets(Y, X.shape[0], xp_in, device_in)
+        sample_weight = validate_sample_weight(sample_weight, Y, xp_in, device_in)
+        n_tasks = Y.shape[1]
+        A = resolve_task_structure(self.task_structure).task_matrix(n_tasks)
+
+        xp = resolve_compute_namespace(self.device, xp_in)
+        device = device_in if xp is xp_in else None
+        Xc = to_namespace(X, xp, device)
+        Yc = to_namespace(Y, xp, device)
+        Wc = to_namespace(sample_weight, xp, device)
+        Ac = xp.astype(to_namespace(A, xp, array_device(Xc)), Xc.dtype)
+
+        gram = TrainingGram(self._pairwise_kernel(), Xc, xp)
+        C, info = solve_fixed_structure(gram, Yc, Ac, float(self.alpha), xp,
+                                        sample_weight=Wc, solver=self.solver,
+                                        options=self.solver_options)
+
+        self.dual_coef_ = to_namespace(C, xp_in, device_in)
+        self.task_structure_ = to_namespace(Ac, xp_in, device_in)
+        # A copy: the user may modify X after fit.
+        self.X_fit_ = xp_in.asarray(X, copy=True)
+        self.n_tasks_ = int(n_tasks)
+        self.solver_ = info["solver"]
+        self.solver_info_ = info
+        self._y_was_1d = was_1d
+        return self
+
+    def predict(self, X):
+        """Predict every task at ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs (with ``kernel="precomputed"``, the kernel matrix between these
+            inputs and the training inputs, ``(n_samples, n_samples_fit)``).
+
+        Returns
+        -------
+        Y_pred : array of shape (n_samples, n_tasks)
+            Predictions for every task (shape ``(n_samples,)`` when fitted on a
+            1-D ``y``), in the namespace of ``X``.
+        """
+        X, xp_in = validate_X_predict(self, X)
+        device_in = array_device(X)
+        xp = resolve_compute_namespace(self.device, xp_in)
+        device = device_in if xp is xp_in else None
+        Xc = to_namespace(X, xp, device)
+        coef = to_namespace(self.dual_coef_, xp, device) @ to_namespace(
+            self.task_structure_, xp, device)
+        kernel = self._pairwise_kernel()
+        if kernel.is_precomputed:
+            if Xc.shape[1] != coef.shape[0]:
+                raise ValueError(
+                    f"With kernel='precomputed', X must have {coef.shape[0]} columns "
+                    f"(one per training sample), got {Xc.shape[1]}."
+                )
+            pred = Xc @ coef
+        else:
+            X_fit = to_namespace(self.X_fit_, xp, device)
+            n_fit = X_fit.shape[0]
+            block = max(1, int(_PREDICT_BLOCK_BYTES // (8 * max(n_fit, 1))))
+            n = Xc.shape[0]
+            if n <= block:
+                pred = kernel(Xc, X_fit, xp=xp) @ coef
+            else:
+                pred = xp.empty((n, coef.shape[1]), dtype=coef.dtype,
+                                device=array_device(coef))
+                for start, stop, K_b in kernel.row_blocks(Xc, X_fit, xp, block):
+                    pred[start:stop, :] = K_b @ coef
+        pred = to_namespace(pred, xp_in, device_in)
+        if self._y_was_1d:
+            pred = xp_in.reshape(pred, (-1,))
+        return pred
+
+    def score(self, X, Y, sample_weight=None):
+        """Mean over tasks of the coefficient of determination on observed entries.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Test inputs.
+        Y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            True labels, NaN for missing (ignored).
+        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
+                default=None
+            Weights.
+
+        Returns
+        -------
+        score : float
+            See :func:`rkhsmtl.metrics.nan_r2_score` (tasks with fewer than two
+            observed labels are left out).
+        """
+        return nan_r2_score(Y, self.predict(X), sample_weight=sample_weight)

@@ -1,0 +1,361 @@
+r"""Task structures: the task-structure matrix ``A`` of the kernel ``k(x, x') A``.
+
+A task structure is a small scikit-learn style object (``get_params`` /
+``set_params``, so ``GridSearchCV`` can tune ``task_structure__strength``) whose
+:meth:`~TaskStructure.task_matrix` returns the ``T x T`` positive semidefinite matrix
+``A`` for a given number of tasks. A large positive ``A[s, t]`` pulls tasks ``s``
+and ``t`` towards similar functions; ``A = I`` makes them independent.
+
+With the model ``f_t(x) = <w_t, phi(x)>``, a quadratic penalty
+``sum_{s,t} E[s, t] <w_s, w_t>`` with ``E`` positive definite is the RKHS norm of the
+separable kernel with ``A = E^{-1}`` (Evgeniou, Micchelli & Pontil 2005). Every
+structure below is documented by the penalty it places on the task functions; the
+overall scale of the penalty is the estimator's ``alpha``.
+
+String shortcuts accepted by the estimators: ``"independent"``,
+``"mean_regularized"``, ``"pooled"``, ``"chain"``, ``"complete"`` (a fully
+connected graph).
+
+References
+----------
+T. Evgeniou and M. Pontil. Regularized multi-task learning. KDD 2004.
+
+T. Evgeniou, C. A. Micchelli and M. Pontil. Learning multiple tasks with kernel
+methods. JMLR 6:615-637, 2005.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+__all__ = [
+    "Clusters",
+    "FixedMatrix",
+    "Graph",
+    "Independent",
+    "MeanRegularized",
+    "Pooled",
+    "TaskStructure",
+    "check_task_matrix",
+    "resolve_task_structure",
+]
+
+# Relative tolerance for symmetry and positive semidefiniteness checks.
+PSD_TOL = 1e-8
+
+
+def check_task_matrix(A, n_tasks=None, *, tol=PSD_TOL, name="task structure matrix"):
+    """Validate a task-structure matrix and return it symmetrised, as float64 NumPy.
+
+    Parameters
+    ----------
+    A : array-like of shape (n_tasks, n_tasks)
+        Candidate matrix.
+    n_tasks : int or None
+        Expected number of tasks (the number of columns of ``Y``).
+    tol : float
+        Relative tolerance: asymmetry up to ``tol * max|A|`` and eigenvalues down
+        to ``-tol * max(1, max eigenvalue)`` are accepted.
+    name : str
+        How to call the matrix in error messages.
+
+    Returns
+    -------
+    A : ndarray of shape (n_tasks, n_tasks)
+        ``(A + A.T) / 2``.
+
+    Raises
+    ------
+    ValueError
+        If ``A`` is not a finite, square, symmetric, positive semidefinite matrix of
+        the expected size; the message says which property fails.
+    """
+    from ._backend import to_numpy
+
+    A = np.asarray(to_numpy(A) if not isinstance(A, (list, tuple)) else A)
+    if A.dtype == object or not np.issubdtype(A.dtype, np.number):
+        raise ValueError(f"The {name} must be numeric, got dtype {A.dtype}.")
+    A = A.astype(np.float64)
+    if A.ndim != 2 or A.shape[0] != A.shape[1]:
+        raise ValueError(f"The {name} must be a square 2-D matrix, got shape {A.shape}.")
+    if n_tasks is not None and A.shape[0] != n_tasks:
+        raise ValueError(
+            f"The {name} is {A.shape[0]}x{A.shape[1]} but Y has {n_tasks} tasks "
+            f"(columns); it must be {n_tasks}x{n_tasks}."
+        )
+    if not np.all(np.isfinite(A)):
+        raise ValueError(f"The {name} contains NaN or infinite values.")
+    scale = max(float(np.max(np.abs(A))), np.finfo(np.float64).tiny)
+    asym = float(np.max(np.abs(A - A.T)))
+    if asym > tol * scale:
+        raise ValueError(
+            f"The {name} is not symmetric: max |A - A.T| = {asym:.3g} "
+            f"(relative {asym / scale:.3g} > tolerance {tol:g})."
+        )
+    A = 0.5 * (A + A.T)
+    eigvals = np.linalg.eigvalsh(A)
+    if eigvals[0] < -tol * max(1.0, float(eigvals[-1])):
+        raise ValueError(
+            f"The {name} is not positive semidefinite: its smallest eigenvalue is "
+            f"{eigvals[0]:.3g} (largest {eigvals[-1]:.3g})."
+        )
+    return A
+
+
+class TaskStructure(BaseEstimator):
+    """Base class of task structures.
+
+    Subclasses implement :meth:`_matrix` returning the ``T x T`` matrix as NumPy;
+    :meth:`task_matrix` validates it. Learned structures (fitted together with the kernel
+    coefficients) set ``is_learned = True``.
+    """
+
+    is_learned = False
+
+    def task_matrix(self, n_tasks):
+        """The task-structure matrix for ``n_tasks`` tasks.
+
+        Parameters
+        ----------
+        n_tasks : int
+            Number of tasks.
+
+        Returns
+        -------
+        A : ndarray of shape (n_tasks, n_tasks)
+            Symmetric positive semidefinite matrix (float64).
+        """
+        if not isinstance(n_tasks, numbers.Integral) or n_tasks < 1:
+            raise ValueError(f"n_tasks must be a positive integer, got {n_tasks!r}.")
+        return check_task_matrix(
+            self._matrix(int(n_tasks)), int(n_tasks),
+            name=f"matrix of {type(self).__name__}",
+        )
+
+    def _matrix(self, n_tasks):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _check_strength(strength, name="strength"):
+    if (not isinstance(strength, numbers.Real) or isinstance(strength, bool)
+            or not np.isfinite(strength) or strength < 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {strength!r}.")
+    return float(strength)
+
+
+class Independent(TaskStructure):
+    """Independent tasks: ``A = I``.
+
+    The penalty is ``sum_t ||f_t||^2``: each task is an ordinary kernel ridge
+    regression, and the model equals :class:`sklearn.kernel_ridge.KernelRidge` fitted
+    on each task's observed labels.
+    """
+
+    def _matrix(self, n_tasks):
+        return np.eye(n_tasks)
+
+
+class Pooled(TaskStructure):
+    """One function shared by every task: ``A = 1 1^T``.
+
+    Every task predicts ``g(x)``, and the penalty is ``||g||^2``: the model equals a
+    single kernel ridge regression on all observed labels pooled together.
+    """
+
+    def _matrix(self, n_tasks):
+        return np.ones((n_tasks, n_tasks))
+
+
+class MeanRegularized(TaskStructure):
+    r"""Tasks pulled towards their common mean (Evgeniou & Pontil 2004).
+
+    Penalty (times the estimator's ``alpha``)::
+
+        sum_t ||f_t||^2 + strength * sum_t ||f_t - fbar||^2,   fbar = mean_t f_t
+
+    i.e. ``E = I + strength * (I - 1 1^T / T)`` and
+
+    ``A = E^{-1} = (I - 1 1^T / T) / (1 + strength) + 1 1^T / T``.
+
+    ``strength = 0`` gives independent tasks; as ``strength`` grows the tasks are
+    forced to share one function, the mean (``A -> 1 1^T / T``). ``A`` has two
+    distinct eigenvalues, 1 (the mean direction) and ``1 / (1 + strength)``.
+
+    Parameters
+    ----------
+    strength : float, default=1.0
+        How strongly the tasks are pulled to their common mean (``>= 0``).
+    """
+
+    def __init__(self, strength=1.0):
+        self.strength = strength
+
+    def _matrix(self, n_tasks):
+        s = _check_strength(self.strength)
+        mean = np.full((n_tasks, n_tasks), 1.0 / n_tasks)
+        return (np.eye(n_tasks) - mean) / (1.0 + s) + mean
+
+
+def _laplacian(weights):
+    return np.diag(weights.sum(axis=1)) - weights
+
+
+class Graph(TaskStructure):
+    r"""Tasks related by a weighted graph (Evgeniou, Micchelli & Pontil 2005).
+
+    With ``M`` the symmetric non-negative ``T x T`` edge-weight matrix and
+    ``L = diag(M 1) - M`` its Laplacian, the penalty (times ``alpha``) is::
+
+        sum_t ||f_t||^2 + strength * 1/2 sum_{s,t} M[s, t] ||f_s - f_t||^2
+
+    i.e. ``A = (I + strength * L)^{-1}``. This is the ``A = (L + eta I)^{-1}`` of
+    Evgeniou, Micchelli & Pontil with ``eta = 1 / strength``, scaled by ``eta`` (the
+    scale is absorbed into ``alpha``), so that ``strength = 0`` is independent tasks
+    whatever the graph. The complete graph with weights ``1 / T`` is
+    :class:`MeanRegularized`.
+
+    Parameters
+    ----------
+    adjacency : array-like of shape (n_tasks, n_tasks) or {"chain", "complete"}
+        Edge weights between tasks (symmetric, non-negative; the diagonal is
+        ignored), or a shortcut: ``"chain"`` links task ``t`` to ``t + 1`` (e.g.
+        consecutive years), ``"complete"`` links every pair with weight 1.
+    strength : float, default=1.0
+        How strongly linked tasks are pulled together (``>= 0``).
+    """
+
+    def __init__(self, adjacency="chain", strength=1.0):
+        self.adjacency = adjacency
+        self.strength = strength
+
+    def weights(self, n_tasks):
+        """The edge-weight matrix ``M`` for ``n_tasks`` tasks (validated)."""
+        adj = self.adjacency
+        if isinstance(adj, str):
+            if adj == "chain":
+                M = np.zeros((n_tasks, n_tasks))
+                idx = np.arange(n_tasks - 1)
+                M[idx, idx + 1] = M[idx + 1, idx] = 1.0
+                return M
+            if adj in ("complete", "fully_connected"):
+                return np.ones((n_tasks, n_tasks)) - np.eye(n_tasks)
+            raise ValueError(
+                f"adjacency must be an array or 'chain' / 'complete', got {adj!r}."
+            )
+        M = np.array(adj, dtype=np.float64)
+        if M.ndim != 2 or M.shape[0] != M.shape[1]:
+            raise ValueError(f"adjacency must be a square matrix, got shape {M.shape}.")
+        if M.shape[0] != n_tasks:
+            raise ValueError(
+                f"adjacency is {M.shape[0]}x{M.shape[0]} but Y has {n_tasks} tasks."
+            )
+        if not np.all(np.isfinite(M)) or np.any(M < 0):
+            raise ValueError("adjacency weights must be finite and non-negative.")
+        if not np.allclose(M, M.T, rtol=0, atol=PSD_TOL * max(1.0, np.abs(M).max())):
+            raise ValueError("adjacency must be symmetric (an undirected graph).")
+        M = 0.5 * (M + M.T)
+        np.fill_diagonal(M, 0.0)
+        return M
+
+    def _matrix(self, n_tasks):
+        s = _check_strength(self.strength)
+        L = _laplacian(self.weights(n_tasks))
+        return np.linalg.inv(np.eye(n_tasks) + s * L)
+
+
+class Clusters(TaskStructure):
+    r"""Known clusters of tasks: pulled to their cluster's mean, clusters independent.
+
+    With ``C_c`` the tasks of cluster ``c`` and ``fbar_c`` their mean function, the
+    penalty (times ``alpha``) is::
+
+        sum_t ||f_t||^2 + strength * sum_c sum_{t in C_c} ||f_t - fbar_c||^2
+
+    so ``A`` is block diagonal (tasks of different clusters are independent) with,
+    on each cluster's block, ``(I - 1 1^T / |C_c|) / (1 + strength) + 1 1^T / |C_c|``
+    (:class:`MeanRegularized` within each cluster).
+
+    Parameters
+    ----------
+    labels : array-like of shape (n_tasks,)
+        Cluster label of each task (any hashable values).
+    strength : float, default=1.0
+        How strongly tasks are pulled to their cluster's mean (``>= 0``).
+    """
+
+    def __init__(self, labels, strength=1.0):
+        self.labels = labels
+        self.strength = strength
+
+    def _matrix(self, n_tasks):
+        s = _check_strength(self.strength)
+        labels = np.asarray(self.labels)
+        if labels.ndim != 1 or labels.shape[0] != n_tasks:
+            raise ValueError(
+                f"labels must give one cluster per task: expected shape ({n_tasks},), "
+                f"got {labels.shape}."
+            )
+        A = np.zeros((n_tasks, n_tasks))
+        for c in np.unique(labels):
+            idx = np.flatnonzero(labels == c)
+            size = idx.shape[0]
+            block = (np.eye(size) - 1.0 / size) / (1.0 + s) + 1.0 / size
+            A[np.ix_(idx, idx)] = block
+        return A
+
+
+class FixedMatrix(TaskStructure):
+    """A task-structure matrix given by the user.
+
+    Parameters
+    ----------
+    matrix : array-like of shape (n_tasks, n_tasks)
+        Symmetric positive semidefinite matrix (checked within a relative tolerance
+        of 1e-8).
+    """
+
+    def __init__(self, matrix):
+        self.matrix = matrix
+
+    def _matrix(self, n_tasks):
+        return self.matrix
+
+
+_SHORTCUTS = {
+    "independent": Independent,
+    "pooled": Pooled,
+    "mean_regularized": MeanRegularized,
+    "chain": lambda: Graph("chain"),
+    "complete": lambda: Graph("complete"),
+}
+
+
+def resolve_task_structure(spec):
+    """Turn the ``task_structure`` parameter into a :class:`TaskStructure`.
+
+    Parameters
+    ----------
+    spec : str, TaskStructure or array-like
+        A shortcut name, a structure object (returned as is, never modified) or a
+        ``T x T`` matrix (wrapped in :class:`FixedMatrix`).
+
+    Returns
+    -------
+    structure : TaskStructure
+    """
+    if isinstance(spec, TaskStructure):
+        return spec
+    if isinstance(spec, str):
+        try:
+            return _SHORTCUTS[spec]()
+        except KeyError:
+            raise ValueError(
+                f"Unknown task_structure {spec!r}; use one of {sorted(_SHORTCUTS)}, a "
+                "TaskStructure object from rkhsmtl.structure, or a T x T matrix."
+            ) from None
+    if spec is None:
+        raise ValueError("task_structure must not be None; use 'independent'.")
+    return FixedMatrix(spec)
