@@ -117,7 +117,9 @@ def validate_targets(Y, n_samples, xp, device, *, allow_missing_tasks=False):
     was_1d : bool
     """
     if Y is None:
-        raise ValueError("Y is required: this estimator is supervised.")
+        raise ValueError(
+            "This estimator requires y to be passed, but the target y is None."
+        )
     if is_numpy_namespace(xp):
         try:
             Y = np.asarray(Y, dtype=np.float64)

@@ -11,7 +11,7 @@ import warnings
 
 from sklearn.exceptions import UndefinedMetricWarning
 
-from ._backend import get_namespace, to_namespace, array_device
+from ._backend import array_device, get_namespace, to_namespace
 
 __all__ = ["nan_r2_score", "pooled_explained_variance"]
 

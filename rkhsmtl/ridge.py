@@ -171,7 +171,7 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
                               coef0=self.coef0, kernel_params=self.kernel_params,
                               n_features=self.n_features_in_)
 
-    def fit(self, X, Y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model.
 
         Parameters
@@ -179,7 +179,7 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             Training inputs (the kernel matrix, ``(n_samples, n_samples)``, with
             ``kernel="precomputed"``).
-        Y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
             Targets, one column per task; NaN marks a missing label. Every task
             needs at least one observed label.
         sample_weight : float or array-like of shape (n_samples,) or \
@@ -200,7 +200,7 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 f"With kernel='precomputed', X must be the square training kernel "
                 f"matrix, got shape {tuple(X.shape)}."
             )
-        Y, was_1d = validate_targets(Y, X.shape[0], xp_in, device_in)
+        Y, was_1d = validate_targets(y, X.shape[0], xp_in, device_in)
         sample_weight = validate_sample_weight(sample_weight, Y, xp_in, device_in)
         n_tasks = Y.shape[1]
         A = resolve_task_structure(self.task_structure).task_matrix(n_tasks)
@@ -274,14 +274,14 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
             pred = xp_in.reshape(pred, (-1,))
         return pred
 
-    def score(self, X, Y, sample_weight=None):
+    def score(self, X, y, sample_weight=None):
         """Mean over tasks of the coefficient of determination on observed entries.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Test inputs.
-        Y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
             True labels, NaN for missing (ignored).
         sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
                 default=None
@@ -293,4 +293,4 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
             See :func:`rkhsmtl.metrics.nan_r2_score` (tasks with fewer than two
             observed labels are left out).
         """
-        return nan_r2_score(Y, self.predict(X), sample_weight=sample_weight)
+        return nan_r2_score(y, self.predict(X), sample_weight=sample_weight)

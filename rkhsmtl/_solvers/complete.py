@@ -92,8 +92,9 @@ def solve_sylvester_eig(K, Y, A, alpha, xp, sqrt_w=None):
     C : array of shape (n, T)
     """
     Kw, Yw = _weighted(K, Y, sqrt_w)
+    # K's eigenvalues are not clipped: an indefinite kernel (sigmoid) then gives
+    # the same solution as scikit-learn's KernelRidge.
     s, U = eigh(Kw, xp)
-    s = xp.clip(s, 0.0, None)
     sigma, V = task_eigh(A, xp)
     rotated = (U.T @ Yw) @ V
     C = U @ (rotated / (s[:, None] * sigma[None, :] + alpha)) @ V.T

@@ -6,6 +6,8 @@ coefficients and a small report of what was done.
 
 from __future__ import annotations
 
+import warnings
+
 from .._backend import MemoryBudgetError, available_memory_bytes, check_memory
 from .cg import (
     DenseObservedOperator,
@@ -185,7 +187,18 @@ def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="
             if chosen == "eig":
                 C = solve_sylvester_eig(K, Y, A, alpha, xp, sqrt_w=sqrt_w)
                 return C, {"solver": "eig"}
-            C = solve_rotated_cholesky(K, Y, A, alpha, xp, sqrt_w=sqrt_w)
+            try:
+                C = solve_rotated_cholesky(K, Y, A, alpha, xp, sqrt_w=sqrt_w)
+            except Exception as exc:  # LinAlgError of any namespace
+                if solver == "cholesky" or not _is_linalg_error(exc):
+                    raise _not_positive_definite(exc) from exc
+                warnings.warn(
+                    "The shifted kernel matrix is not positive definite (an indefinite "
+                    "kernel such as 'sigmoid'?); falling back to solver='eig'.",
+                    UserWarning, stacklevel=3,
+                )
+                C = solve_sylvester_eig(K, Y, A, alpha, xp, sqrt_w=sqrt_w)
+                return C, {"solver": "eig"}
             return C, {"solver": "cholesky",
                        "n_factorizations": count_positive_groups(A, xp)}
 
@@ -201,10 +214,16 @@ def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="
                 "kernel in blocks when needed), or fit on a subsample.",
                 xp,
             )
-            c = solve_observed_cholesky(gram, A, obs, alpha, xp, dtype)
+            try:
+                c = solve_observed_cholesky(gram, A, obs, alpha, xp, dtype)
+            except Exception as exc:
+                if not _is_linalg_error(exc):
+                    raise
+                raise _not_positive_definite(exc) from exc
             return obs.scatter(c), {"solver": "cholesky", "n_observed": obs.size}
 
-    operator, form = _cg_operator(gram, A, obs, alpha, xp, dtype, budget, T)
+    operator, form = _cg_operator(gram, A, obs, alpha, xp, dtype, budget, T,
+                                  opts["preconditioner_rank"])
     c, info = solve_observed_cg(
         operator, obs, alpha, xp, dtype, tol=opts["tol"], max_iter=opts["max_iter"],
         preconditioner=opts["preconditioner"], rank=opts["preconditioner_rank"],
@@ -214,12 +233,25 @@ def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="
     return obs.scatter(c), info
 
 
-def _cg_operator(gram, A, obs, alpha, xp, dtype, budget, T):
+def _is_linalg_error(exc):
+    return type(exc).__name__ == "LinAlgError" or "positive definite" in str(exc)
+
+
+def _not_positive_definite(exc):
+    return ValueError(
+        "Cholesky factorisation failed: the regularised kernel system is not positive "
+        "definite. This happens with an indefinite kernel (e.g. 'sigmoid') or a tiny "
+        "alpha; use solver='eig' (complete data), a positive semidefinite kernel, or "
+        f"a larger alpha. ({exc})"
+    )
+
+
+def _cg_operator(gram, A, obs, alpha, xp, dtype, budget, T, rank):
     """The cheapest product with ``H`` whose storage fits in ``budget`` bytes."""
     n, N = gram.n, obs.size
     c_k = gram.cost_per_entry()
-    # Sketches and CG vectors: a few (N, rank) and (n, T, chunk) arrays.
-    work = 8.0 * (N * 110 + 4 * n * T)
+    # The Nystrom sketch (a few (N, rank) arrays) and the CG vectors.
+    work = 8.0 * (N * (3 * rank + 10) + 4 * n * T)
     options = []
     if float(N) * N * _ITEMSIZE + work <= budget:
         options.append((float(N) * N, "dense"))
