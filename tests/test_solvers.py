@@ -274,3 +274,15 @@ def test_indefinite_kernel_cholesky_error_is_clear():
     with pytest.raises(ValueError, match="not positive definite"):
         MultiTaskKernelRidge(alpha=1e-6, kernel="sigmoid", gamma=5.0, coef0=-3.0,
                              solver="cholesky").fit(X, Y)
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_block_diagonal_structure_is_solved_per_group_of_tasks(solver):
+    from rkhsmtl.structure import Clusters
+
+    X, Y, W, _, K = make_problem(6, T=5, missing=0.3, weights="entry")
+    structure = Clusters([0, 1, 0, 2, 1], strength=2.0)
+    A = structure.task_matrix(5)
+    model = fit(X, Y, W, structure, solver)
+    assert model.solver_info_["n_blocks"] == 3
+    assert rel_err(model.dual_coef_, stacked_kronecker_solve(K, Y, A, ALPHA, W)) < 1e-8

@@ -67,14 +67,13 @@ def _fmt_gib(nbytes):
     return f"{nbytes / 2**30:.2f} GiB"
 
 
-def memory_estimates(n, n_tasks, n_observed, weighted):
-    """Bytes each exact solver allocates (float64): kernel, copies, factor."""
+def memory_estimates(n, weighted):
+    """Bytes the complete-data solvers allocate (float64): kernel, copies, factor."""
     n2 = float(n) * n * _ITEMSIZE
     extra = n2 if weighted else 0.0
     return {
         "eig": 3 * n2 + extra,  # K, eigenvectors, LAPACK workspace
         "cholesky_complete": 2 * n2 + extra,  # K and one shifted copy / factor
-        "cholesky_observed": float(n_observed) ** 2 * _ITEMSIZE,  # built in place
         "kernel": n2,
     }
 
@@ -149,8 +148,7 @@ def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="
     budget = MEMORY_FRACTION * available_memory_bytes(xp)
     sample_w, complete = _complete_sample_weights(Y, sample_weight, xp)
     W = _entry_weights(Y, sample_weight, xp, dtype)
-    n_observed = int(xp.sum(xp.astype(W > 0, xp.int64)))
-    est = memory_estimates(n, T, n_observed, sample_w is not None)
+    est = memory_estimates(n, sample_w is not None)
 
     if solver == "eig" and not complete:
         raise ValueError(
@@ -202,25 +200,65 @@ def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="
             return C, {"solver": "cholesky",
                        "n_factorizations": count_positive_groups(A, xp)}
 
+    components = task_components(A, xp)
+    if len(components) == 1:
+        return _solve_observed(gram, Y, W, A, alpha, xp, solver, opts, budget)
+    # A block-diagonal A (independent tasks, known clusters) decouples the observed
+    # system: solve one smaller system per connected group of tasks.
+    blocks, infos = [], []
+    for comp in components:
+        idx = xp.asarray(comp, device=_device(Y))
+        C_c, info_c = _solve_observed(
+            gram, xp.take(Y, idx, axis=1), xp.take(W, idx, axis=1),
+            xp.take(xp.take(A, idx, axis=0), idx, axis=1), alpha, xp, solver, opts,
+            budget,
+        )
+        blocks.append(C_c)
+        infos.append(info_c)
+    order = [t for comp in components for t in comp]
+    inverse = [0] * T
+    for position, t in enumerate(order):
+        inverse[t] = position
+    C = xp.take(xp.concat(blocks, axis=1), xp.asarray(inverse, device=_device(Y)), axis=1)
+    info = {"solver": infos[0]["solver"], "n_blocks": len(components),
+            "n_observed": sum(i["n_observed"] for i in infos), "blocks": infos}
+    return C, info
+
+
+def task_components(A, xp):
+    """Groups of tasks linked by non-zero entries of A (connected components)."""
+    import numpy as np
+    from scipy.sparse.csgraph import connected_components
+
+    from .._backend import to_numpy
+
+    linked = to_numpy(A) != 0
+    n_comp, labels = connected_components(linked, directed=False)
+    return [np.flatnonzero(labels == c).tolist() for c in range(n_comp)]
+
+
+def _solve_observed(gram, Y, W, A, alpha, xp, solver, opts, budget):
+    """The observed-entries system for one connected group of tasks."""
+    dtype = Y.dtype
+    T = Y.shape[1]
     obs = ObservedEntries(Y, W, xp)
-    if solver in ("auto", "cholesky"):
-        fits = est["cholesky_observed"] <= budget
-        if solver == "cholesky" or fits:
-            check_memory(
-                est["cholesky_observed"] / MEMORY_FRACTION,
-                f"solver='cholesky' on {obs.size} observed entries (an "
-                f"{obs.size}x{obs.size} system, {_fmt_gib(est['cholesky_observed'])})",
-                "Use solver='cg' (matrix-free conjugate gradients; it streams the "
-                "kernel in blocks when needed), or fit on a subsample.",
-                xp,
-            )
-            try:
-                c = solve_observed_cholesky(gram, A, obs, alpha, xp, dtype)
-            except Exception as exc:
-                if not _is_linalg_error(exc):
-                    raise
-                raise _not_positive_definite(exc) from exc
-            return obs.scatter(c), {"solver": "cholesky", "n_observed": obs.size}
+    need = float(obs.size) ** 2 * _ITEMSIZE
+    if solver in ("auto", "cholesky") and (solver == "cholesky" or need <= budget):
+        check_memory(
+            need / MEMORY_FRACTION,
+            f"solver='cholesky' on {obs.size} observed entries (an "
+            f"{obs.size}x{obs.size} system, {_fmt_gib(need)})",
+            "Use solver='cg' (matrix-free conjugate gradients; it streams the "
+            "kernel in blocks when needed), or fit on a subsample.",
+            xp,
+        )
+        try:
+            c = solve_observed_cholesky(gram, A, obs, alpha, xp, dtype)
+        except Exception as exc:
+            if not _is_linalg_error(exc):
+                raise
+            raise _not_positive_definite(exc) from exc
+        return obs.scatter(c), {"solver": "cholesky", "n_observed": obs.size}
 
     operator, form = _cg_operator(gram, A, obs, alpha, xp, dtype, budget, T,
                                   opts["preconditioner_rank"])
