@@ -61,9 +61,9 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Zero coefficient of the polynomial and sigmoid kernels.
     kernel_params : dict, default=None
         Additional parameters for a callable kernel.
-    task_structure : str, TaskStructure or array-like of shape (n_tasks, n_tasks), \
-            default="independent"
-        The task-structure matrix ``A``: a structure from :mod:`rkhsmtl.structure`
+    task_structure : str, TaskStructure or array-like, default="independent"
+        The task-structure matrix ``A`` (an array-like must be of shape
+        ``(n_tasks, n_tasks)``): a structure from :mod:`rkhsmtl.structure`
         (its parameters are tunable as ``task_structure__<param>``), a shortcut
         ("independent", "mean_regularized", "pooled", "chain", "complete") or a
         symmetric positive semidefinite matrix.
@@ -103,7 +103,7 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         What the solver reports (iterations of CG, number of factorisations, ...).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also
