@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 
 from ._backend import array_device, resolve_compute_namespace, to_namespace
 from ._solvers import SOLVERS, solve_fixed_structure
+from ._solvers.alternating import solve_learned_structure
 from ._validation import (
     validate_sample_weight,
     validate_targets,
@@ -65,8 +67,11 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         The task-structure matrix ``A`` (an array-like must be of shape
         ``(n_tasks, n_tasks)``): a structure from :mod:`rkhsmtl.structure`
         (its parameters are tunable as ``task_structure__<param>``), a shortcut
-        ("independent", "mean_regularized", "pooled", "chain", "complete") or a
-        symmetric positive semidefinite matrix.
+        ("independent", "mean_regularized", "pooled", "chain", "complete"), a
+        learned structure fitted together with the coefficients (e.g.
+        :class:`~rkhsmtl.structure.LowRank`, or the shortcuts "low_rank",
+        "relation", "okl", "clustered") or a symmetric positive semidefinite
+        matrix.
     solver : {"auto", "eig", "cholesky", "cg"}, default="auto"
         - "eig": closed form for complete ``Y`` and per-sample weights (one
           eigendecomposition of ``K`` and one of ``A``).
@@ -81,6 +86,16 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Options of the iterative solver: ``tol`` (relative residual, 1e-7),
         ``max_iter`` (1000), ``preconditioner`` ("nystrom", "jacobi" or None) and
         ``preconditioner_rank`` (100).
+    max_iter : int, default=100
+        Learned task structures only: maximum number of alternating iterations
+        (over all continuation stages); a ``ConvergenceWarning`` names it when
+        reached.
+    tol : float, default=1e-6
+        Learned task structures only: a continuation stage stops when the relative
+        decrease of the objective is below ``tol`` and the relative change of ``A``
+        below ``sqrt(tol)``.
+    verbose : int, default=0
+        Learned task structures only: print the objective at every iteration.
     device : {"auto", "cpu", "gpu"}, default="auto"
         Where a fit on NumPy input runs: "gpu" uses CuPy (an error if it is not
         installed), "auto" uses CuPy when it is installed and sees a GPU. Arrays of
@@ -92,7 +107,13 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
     dual_coef_ : array of shape (n_samples, n_tasks)
         Dual coefficients ``C`` (zero on missing entries).
     task_structure_ : array of shape (n_tasks, n_tasks)
-        The task-structure matrix ``A`` used.
+        The task-structure matrix ``A`` used (the learned one for a learned
+        structure).
+    objective_history_ : ndarray of shape (n_iter_,)
+        Learned structures only: the objective ``Q_delta`` after each alternating
+        iteration (non-increasing).
+    n_iter_ : int
+        Learned structures only: number of alternating iterations.
     X_fit_ : array of shape (n_samples, n_features)
         Training inputs (or the training kernel matrix with "precomputed").
     n_tasks_ : int
@@ -133,7 +154,7 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     def __init__(self, alpha=1.0, *, kernel="rbf", gamma=None, degree=3, coef0=1,
                  kernel_params=None, task_structure="independent", solver="auto",
-                 solver_options=None, device="auto"):
+                 solver_options=None, max_iter=100, tol=1e-6, verbose=0, device="auto"):
         self.alpha = alpha
         self.kernel = kernel
         self.gamma = gamma
@@ -144,6 +165,9 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.solver = solver
         self.solver_options = solver_options
         self.device = device
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -162,6 +186,12 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
             )
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}.")
+        if (isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral)
+                or self.max_iter < 1):
+            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}.")
+        if (not isinstance(self.tol, numbers.Real) or isinstance(self.tol, bool)
+                or not self.tol >= 0):
+            raise ValueError(f"tol must be a number >= 0, got {self.tol!r}.")
         if self.gamma is not None and not (isinstance(self.gamma, numbers.Real)
                                            and self.gamma >= 0):
             raise ValueError(f"gamma must be None or a number >= 0, got {self.gamma!r}.")
@@ -203,7 +233,8 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Y, was_1d = validate_targets(y, X.shape[0], xp_in, device_in)
         sample_weight = validate_sample_weight(sample_weight, Y, xp_in, device_in)
         n_tasks = Y.shape[1]
-        A = resolve_task_structure(self.task_structure).task_matrix(n_tasks)
+        structure = resolve_task_structure(self.task_structure)
+        A = structure.task_matrix(n_tasks)
 
         xp = resolve_compute_namespace(self.device, xp_in)
         device = device_in if xp is xp_in else None
@@ -213,9 +244,17 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Ac = xp.astype(to_namespace(A, xp, array_device(Xc)), Xc.dtype)
 
         gram = TrainingGram(self._pairwise_kernel(), Xc, xp)
-        C, info = solve_fixed_structure(gram, Yc, Ac, float(self.alpha), xp,
-                                        sample_weight=Wc, solver=self.solver,
-                                        options=self.solver_options)
+        if structure.is_learned:
+            C, Ac, info = solve_learned_structure(
+                gram, Yc, structure, float(self.alpha), xp, sample_weight=Wc,
+                solver=self.solver, options=self.solver_options,
+                max_iter=int(self.max_iter), tol=float(self.tol), verbose=self.verbose)
+            self.objective_history_ = np.asarray(info["objective_history"])
+            self.n_iter_ = int(info["n_iter"])
+        else:
+            C, info = solve_fixed_structure(gram, Yc, Ac, float(self.alpha), xp,
+                                            sample_weight=Wc, solver=self.solver,
+                                            options=self.solver_options)
 
         self.dual_coef_ = to_namespace(C, xp_in, device_in)
         self.task_structure_ = to_namespace(Ac, xp_in, device_in)

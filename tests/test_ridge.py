@@ -250,7 +250,7 @@ def test_bad_input_gets_a_clear_error(data, change, match):
         (dict(kernel="gaussian"), "kernel must be one of"),
         (dict(solver="lu"), "solver must be one of"),
         (dict(device="tpu"), "device must be"),
-        (dict(task_structure="clustered"), "Unknown task_structure"),
+        (dict(task_structure="clusters"), "Unknown task_structure"),
         (dict(task_structure=np.eye(3)), "Y has 4 tasks"),
         (dict(task_structure=np.triu(np.ones((4, 4)))), "not symmetric"),
         (dict(task_structure=-np.eye(4)), "not positive semidefinite"),

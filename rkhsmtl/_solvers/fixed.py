@@ -111,7 +111,7 @@ def _device(x):
 
 
 def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="auto",
-                          options=None):
+                          options=None, initial_coef=None):
     """Dual coefficients of multi-task kernel ridge with task structure ``A``.
 
     Parameters
@@ -132,6 +132,9 @@ def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="
         See the user guide; "auto" picks the cheapest exact solver that fits.
     options : dict or None
         See `DEFAULT_SOLVER_OPTIONS`.
+    initial_coef : array of shape (n, T) or None
+        Starting point of conjugate gradients (e.g. the solution for a nearby
+        ``A``); ignored by the direct solvers.
 
     Returns
     -------
@@ -202,7 +205,8 @@ def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="
 
     components = task_components(A, xp)
     if len(components) == 1:
-        return _solve_observed(gram, Y, W, A, alpha, xp, solver, opts, budget)
+        return _solve_observed(gram, Y, W, A, alpha, xp, solver, opts, budget,
+                               initial_coef)
     # A block-diagonal A (independent tasks, known clusters) decouples the observed
     # system: solve one smaller system per connected group of tasks.
     blocks, infos = [], []
@@ -211,7 +215,7 @@ def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="
         C_c, info_c = _solve_observed(
             gram, xp.take(Y, idx, axis=1), xp.take(W, idx, axis=1),
             xp.take(xp.take(A, idx, axis=0), idx, axis=1), alpha, xp, solver, opts,
-            budget,
+            budget, None if initial_coef is None else xp.take(initial_coef, idx, axis=1),
         )
         blocks.append(C_c)
         infos.append(info_c)
@@ -237,7 +241,7 @@ def task_components(A, xp):
     return [np.flatnonzero(labels == c).tolist() for c in range(n_comp)]
 
 
-def _solve_observed(gram, Y, W, A, alpha, xp, solver, opts, budget):
+def _solve_observed(gram, Y, W, A, alpha, xp, solver, opts, budget, initial_coef=None):
     """The observed-entries system for one connected group of tasks."""
     dtype = Y.dtype
     T = Y.shape[1]
@@ -262,10 +266,14 @@ def _solve_observed(gram, Y, W, A, alpha, xp, solver, opts, budget):
 
     operator, form = _cg_operator(gram, A, obs, alpha, xp, dtype, budget, T,
                                   opts["preconditioner_rank"])
+    x0 = None
+    if initial_coef is not None:
+        # CG iterates on c~ = c_O / sqrt(w_O) (see solve_observed_cg).
+        x0 = xp.take(xp.reshape(initial_coef, (-1,)), obs.flat_index) / obs.sqrt_w
     c, info = solve_observed_cg(
         operator, obs, alpha, xp, dtype, tol=opts["tol"], max_iter=opts["max_iter"],
         preconditioner=opts["preconditioner"], rank=opts["preconditioner_rank"],
-        gram=gram, A=A,
+        gram=gram, A=A, x0=x0,
     )
     info.update(solver="cg", operator=form, n_observed=obs.size)
     return obs.scatter(c), info

@@ -1,28 +1,4 @@
-r"""Task structures: the task-structure matrix ``A`` of the kernel ``k(x, x') A``.
-
-A task structure is a small scikit-learn style object (``get_params`` /
-``set_params``, so ``GridSearchCV`` can tune ``task_structure__strength``) whose
-:meth:`~TaskStructure.task_matrix` returns the ``T x T`` positive semidefinite matrix
-``A`` for a given number of tasks. A large positive ``A[s, t]`` pulls tasks ``s``
-and ``t`` towards similar functions; ``A = I`` makes them independent.
-
-With the model ``f_t(x) = <w_t, phi(x)>``, a quadratic penalty
-``sum_{s,t} E[s, t] <w_s, w_t>`` with ``E`` positive definite is the RKHS norm of the
-separable kernel with ``A = E^{-1}`` (Evgeniou, Micchelli & Pontil 2005). Every
-structure below is documented by the penalty it places on the task functions; the
-overall scale of the penalty is the estimator's ``alpha``.
-
-String shortcuts accepted by the estimators: ``"independent"``,
-``"mean_regularized"``, ``"pooled"``, ``"chain"``, ``"complete"`` (a fully
-connected graph).
-
-References
-----------
-T. Evgeniou and M. Pontil. Regularized multi-task learning. KDD 2004.
-
-T. Evgeniou, C. A. Micchelli and M. Pontil. Learning multiple tasks with kernel
-methods. JMLR 6:615-637, 2005.
-"""
+"""Fixed task structures: the matrix ``A`` is given, not learned."""
 
 from __future__ import annotations
 
@@ -40,7 +16,6 @@ __all__ = [
     "Pooled",
     "TaskStructure",
     "check_task_matrix",
-    "resolve_task_structure",
 ]
 
 # Relative tolerance for symmetry and positive semidefiniteness checks.
@@ -73,7 +48,7 @@ def check_task_matrix(A, n_tasks=None, *, tol=PSD_TOL, name="task structure matr
         If ``A`` is not a finite, square, symmetric, positive semidefinite matrix of
         the expected size; the message says which property fails.
     """
-    from ._backend import to_numpy
+    from .._backend import to_numpy
 
     A = np.asarray(to_numpy(A) if not isinstance(A, (list, tuple)) else A)
     if A.dtype == object or not np.issubdtype(A.dtype, np.number):
@@ -322,40 +297,3 @@ class FixedMatrix(TaskStructure):
 
     def _matrix(self, n_tasks):
         return self.matrix
-
-
-_SHORTCUTS = {
-    "independent": Independent,
-    "pooled": Pooled,
-    "mean_regularized": MeanRegularized,
-    "chain": lambda: Graph("chain"),
-    "complete": lambda: Graph("complete"),
-}
-
-
-def resolve_task_structure(spec):
-    """Turn the ``task_structure`` parameter into a :class:`TaskStructure`.
-
-    Parameters
-    ----------
-    spec : str, TaskStructure or array-like
-        A shortcut name, a structure object (returned as is, never modified) or a
-        ``T x T`` matrix (wrapped in :class:`FixedMatrix`).
-
-    Returns
-    -------
-    structure : TaskStructure
-    """
-    if isinstance(spec, TaskStructure):
-        return spec
-    if isinstance(spec, str):
-        try:
-            return _SHORTCUTS[spec]()
-        except KeyError:
-            raise ValueError(
-                f"Unknown task_structure {spec!r}; use one of {sorted(_SHORTCUTS)}, a "
-                "TaskStructure object from rkhsmtl.structure, or a T x T matrix."
-            ) from None
-    if spec is None:
-        raise ValueError("task_structure must not be None; use 'independent'.")
-    return FixedMatrix(spec)

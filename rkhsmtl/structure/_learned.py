@@ -1,0 +1,539 @@
+r"""Learned task structures: penalties ``F(A)`` and their exact A-steps (DESIGN §3.2).
+
+With ``B = C A`` the joint problem over the coefficients and the structure is
+(Ciliberto, Mroueh, Poggio & Rosasco 2015)
+
+    Q_delta(B, A) = V(Y, K B) + alpha tr(A^{-1} (B^T K B + delta^2 I)) + F(A),   A > 0,
+
+jointly convex for convex ``V`` and ``F``. A learned structure is the ``F`` part: it
+knows its A-step ``argmin_{A > 0} alpha tr(A^{-1} M) + F(A)`` (``M = B^T K B +
+delta^2 I``) and how to evaluate that part of the objective. The alternating solver
+(:mod:`rkhsmtl._solvers.alternating`) knows nothing of the individual penalties.
+
+Every structure may be given a ``prior`` ``A0`` (positive definite). The problem is
+then posed in the task coordinates whitened by ``A0``: with
+``A~ = A0^{-1/2} A A0^{-1/2}`` the penalty is ``F(A~)``, the perturbation is
+``delta^2 tr(A~^{-1})``, and the iterations start from ``A = A0``. Without
+evidence in the data (``B = 0``) every A-step returns a multiple of ``A0``.
+
+All computations use the array namespace of ``M`` (they are ``T x T``); the 1-D
+searches run on Python floats.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .._backend import array_device, eigh, to_namespace
+from ._fixed import PSD_TOL, TaskStructure, check_task_matrix
+
+__all__ = [
+    "ClusteredNorm",
+    "LearnedTaskStructure",
+    "LowRank",
+    "OutputKernel",
+    "PriorShrinkage",
+    "TaskRelation",
+]
+
+# Relative tolerance of the feasibility checks of constrained penalties.
+_FEASIBILITY_RTOL = 1e-7
+
+
+def _check_positive(value, name, *, allow_zero=False):
+    if (not isinstance(value, numbers.Real) or isinstance(value, bool)
+            or not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero)):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}.")
+    return float(value)
+
+
+def _symmetric_eigh(M, xp):
+    return eigh(0.5 * (M + M.T), xp)
+
+
+def _from_eigen(values, vectors):
+    return (vectors * values[None, :]) @ vectors.T
+
+
+class LearnedTaskStructure(TaskStructure):
+    """Base class of task structures learned together with the kernel coefficients.
+
+    Subclasses implement :meth:`_whitened_a_step` and :meth:`_whitened_penalty`
+    (spectral penalties implement the scalar :meth:`_eigen_step` and
+    :meth:`_eigen_penalty` instead).
+
+    Parameters shared by every learned structure
+    --------------------------------------------
+    prior : None, str, TaskStructure or array-like of shape (n_tasks, n_tasks)
+        Positive definite structure to start from and to measure the penalty
+        against (see the module docstring); None means ``I``.
+    delta : float
+        Initial perturbation, relative: ``delta^2`` is in units of the mean
+        eigenvalue of ``B^T K B`` at the first iteration.
+    delta_min : float
+        Final perturbation; ``delta`` is divided by 10 (continuation, warm-started)
+        until it reaches ``delta_min``.
+    """
+
+    is_learned = True
+
+    # -- parameters ------------------------------------------------------------
+    def _check_common(self):
+        delta = _check_positive(self.delta, "delta")
+        delta_min = _check_positive(self.delta_min, "delta_min")
+        if delta_min > delta:
+            raise ValueError(
+                f"delta_min ({delta_min!r}) must not exceed delta ({delta!r})."
+            )
+        return delta, delta_min
+
+    def delta_schedule(self):
+        """Relative perturbations of the continuation stages, largest first."""
+        delta, delta_min = self._check_common()
+        stages = [delta]
+        while stages[-1] > delta_min * (1 + 1e-12):
+            stages.append(max(stages[-1] / 10.0, delta_min))
+        return stages
+
+    def _prior_matrix(self, n_tasks):
+        if self.prior is None:
+            return np.eye(n_tasks)
+        from . import resolve_task_structure
+
+        prior = resolve_task_structure(self.prior)
+        if prior.is_learned:
+            raise ValueError("prior must be a fixed task structure, not a learned one.")
+        A0 = prior.task_matrix(n_tasks)
+        eigvals = np.linalg.eigvalsh(A0)
+        if eigvals[0] <= PSD_TOL * max(1.0, eigvals[-1]):
+            raise ValueError(
+                "The prior task structure must be positive definite (it whitens the "
+                f"task coordinates); its smallest eigenvalue is {eigvals[0]:.3g}. "
+                "'pooled' is singular: use e.g. MeanRegularized(strength=...) instead."
+            )
+        return A0
+
+    def task_matrix(self, n_tasks):
+        """The structure the iterations start from: the prior, or ``I``.
+
+        Parameters
+        ----------
+        n_tasks : int
+            Number of tasks.
+
+        Returns
+        -------
+        A0 : ndarray of shape (n_tasks, n_tasks)
+        """
+        if not isinstance(n_tasks, numbers.Integral) or n_tasks < 1:
+            raise ValueError(f"n_tasks must be a positive integer, got {n_tasks!r}.")
+        self._check_params(int(n_tasks))
+        return check_task_matrix(self._prior_matrix(int(n_tasks)), int(n_tasks),
+                                 name=f"prior of {type(self).__name__}")
+
+    # -- whitening by the prior ---------------------------------------------
+    def _whitening(self, n_tasks, xp, like):
+        """``(A0^{1/2}, A0^{-1/2})`` in the namespace of ``like``, or None."""
+        if self.prior is None:
+            return None
+        values, vectors = np.linalg.eigh(self._prior_matrix(n_tasks))
+        root = _from_eigen(np.sqrt(values), vectors)
+        inv_root = _from_eigen(1.0 / np.sqrt(values), vectors)
+        device = array_device(like)
+        return (xp.astype(to_namespace(root, xp, device), like.dtype),
+                xp.astype(to_namespace(inv_root, xp, device), like.dtype))
+
+    def _whiten(self, M, delta2, xp):
+        T = M.shape[0]
+        factors = self._whitening(T, xp, M)
+        Mw = M if factors is None else factors[1] @ M @ factors[1]
+        eye = xp.eye(T, dtype=M.dtype, device=array_device(M))
+        return 0.5 * (Mw + Mw.T) + delta2 * eye, factors
+
+    # -- what the alternating solver calls ---------------------------------
+    def a_step(self, M, alpha, delta2, xp):
+        """Minimiser over ``A > 0`` of :meth:`regularizer` for fixed ``M``.
+
+        Parameters
+        ----------
+        M : array of shape (n_tasks, n_tasks)
+            ``B^T K B`` (symmetric positive semidefinite, without perturbation).
+        alpha : float
+            Regularisation strength of the estimator.
+        delta2 : float
+            Absolute perturbation ``delta^2``.
+        xp : module
+            Array namespace of ``M``.
+
+        Returns
+        -------
+        A : array of shape (n_tasks, n_tasks)
+            Symmetric positive definite.
+        """
+        self._check_params(M.shape[0])
+        Mw, factors = self._whiten(M, delta2, xp)
+        A = self._whitened_a_step(Mw, float(alpha), xp)
+        if factors is not None:
+            A = factors[0] @ A @ factors[0]
+        return 0.5 * (A + A.T)
+
+    def regularizer(self, A, M, alpha, delta2, xp):
+        """``alpha tr(A~^{-1} (M~ + delta^2 I)) + F(A~)``, the part of Q_delta in A.
+
+        ``A~`` and ``M~`` are whitened by the prior (they are ``A`` and ``M``
+        without one). Returns ``inf`` if ``A`` is not positive definite or outside
+        the feasible set of a constrained penalty.
+        """
+        self._check_params(M.shape[0])
+        Mw, factors = self._whiten(M, delta2, xp)
+        Aw = A if factors is None else factors[1] @ A @ factors[1]
+        values, vectors = _symmetric_eigh(Aw, xp)
+        if float(xp.min(values)) <= 0.0:
+            return math.inf
+        coupling = xp.sum(xp.sum(vectors * (Mw @ vectors), axis=0) / values)
+        penalty = self._whitened_penalty(values, vectors, xp)
+        return float(alpha) * float(coupling) + penalty
+
+    # -- for subclasses ------------------------------------------------------
+    def _check_params(self, n_tasks):
+        self._check_common()
+
+    def _whitened_a_step(self, M, alpha, xp):
+        m, vectors = _symmetric_eigh(M, xp)
+        m = xp.clip(m, 0.0, None)
+        return _from_eigen(self._eigen_step(m, alpha, xp), vectors)
+
+    def _whitened_penalty(self, values, vectors, xp):
+        return self._eigen_penalty(values, xp)
+
+    def _eigen_step(self, m, alpha, xp):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _eigen_penalty(self, a, xp):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class LowRank(LearnedTaskStructure):
+    r"""Shared low-dimensional subspace of tasks: ``F(A) = strength * tr(A)``.
+
+    The trace penalty favours a low-rank ``A``: the task functions live in a few
+    shared directions (multi-task feature learning, Argyriou, Evgeniou & Pontil
+    2008, in its task-side form). The A-step is ``A = sqrt(alpha / strength)
+    M^{1/2}``; at the optimum the regulariser is ``2 sqrt(alpha * strength)
+    tr(M^{1/2})``, a trace norm of ``K^{1/2} B``.
+
+    Parameters
+    ----------
+    strength : float, default=1.0
+        Weight ``mu > 0`` of ``tr(A)``: larger values give a smaller ``A``, i.e.
+        more regularisation, in every direction.
+    prior : None, str, TaskStructure or array-like, default=None
+        Positive definite structure to start from and whiten by (None: ``I``).
+    delta : float, default=1e-2
+        Initial relative perturbation (see :class:`LearnedTaskStructure`).
+    delta_min : float, default=1e-4
+        Final relative perturbation of the continuation.
+    """
+
+    def __init__(self, strength=1.0, *, prior=None, delta=1e-2, delta_min=1e-4):
+        self.strength = strength
+        self.prior = prior
+        self.delta = delta
+        self.delta_min = delta_min
+
+    def _check_params(self, n_tasks):
+        super()._check_params(n_tasks)
+        _check_positive(self.strength, "strength")
+
+    def _eigen_step(self, m, alpha, xp):
+        return xp.sqrt(alpha * m / float(self.strength))
+
+    def _eigen_penalty(self, a, xp):
+        return float(self.strength) * float(xp.sum(a))
+
+
+class OutputKernel(LearnedTaskStructure):
+    r"""Output kernel learning: ``F(A) = strength * ||A||_F^2``.
+
+    The squared Frobenius norm of Dinuzzo, Ong, Gehler & Pillonetto (2011). The
+    A-step is ``A = (alpha M / (2 strength))^{1/3}``: it keeps every direction of
+    ``M`` (no rank reduction) and reads as a smoothed task covariance.
+
+    Parameters
+    ----------
+    strength : float, default=1.0
+        Weight ``gamma > 0`` of ``||A||_F^2``.
+    prior : None, str, TaskStructure or array-like, default=None
+        Positive definite structure to start from and whiten by (None: ``I``).
+    delta : float, default=1e-2
+        Initial relative perturbation (see :class:`LearnedTaskStructure`).
+    delta_min : float, default=1e-4
+        Final relative perturbation of the continuation.
+    """
+
+    def __init__(self, strength=1.0, *, prior=None, delta=1e-2, delta_min=1e-4):
+        self.strength = strength
+        self.prior = prior
+        self.delta = delta
+        self.delta_min = delta_min
+
+    def _check_params(self, n_tasks):
+        super()._check_params(n_tasks)
+        _check_positive(self.strength, "strength")
+
+    def _eigen_step(self, m, alpha, xp):
+        return (alpha * m / (2.0 * float(self.strength))) ** (1.0 / 3.0)
+
+    def _eigen_penalty(self, a, xp):
+        return float(self.strength) * float(xp.sum(a * a))
+
+
+class TaskRelation(LearnedTaskStructure):
+    r"""Task-relation learning (Zhang & Yeung 2010): a learned task covariance.
+
+    The penalty on the task functions is ``sum_t ||f_t||^2 + (strength / T)
+    tr(F Omega^{-1} F^T)`` over a task covariance ``Omega`` constrained by
+    ``Omega > 0`` and ``tr(Omega) = T`` (Zhang & Yeung's ``tr(Omega) = 1``, rescaled
+    so that ``Omega = I`` for unrelated tasks whatever ``T``). In the separable-kernel
+    form this is
+
+        A = (I + strength * Omega^{-1})^{-1},    tr(Omega) = T,
+
+    ``F(A) = 0`` on that set (the trace constraint is the whole penalty). The
+    A-step is ``Omega = T M^{1/2} / tr(M^{1/2})``, so ``A`` shares the eigenvectors
+    of ``M`` with eigenvalues ``omega / (omega + strength)``. ``strength = 0`` gives
+    independent tasks; the larger ``strength``, the more the tasks' correlations
+    (``Omega``) shape the fit. The learned ``Omega`` is available as
+    ``Omega = strength * (A^{-1} - I)^{-1}``.
+
+    Parameters
+    ----------
+    strength : float, default=1.0
+        Weight ``rho >= 0`` of the task-covariance term.
+    prior : None, str, TaskStructure or array-like, default=None
+        Positive definite structure to start from and whiten by (None: ``I``).
+    delta : float, default=1e-2
+        Initial relative perturbation (see :class:`LearnedTaskStructure`).
+    delta_min : float, default=1e-4
+        Final relative perturbation of the continuation.
+    """
+
+    def __init__(self, strength=1.0, *, prior=None, delta=1e-2, delta_min=1e-4):
+        self.strength = strength
+        self.prior = prior
+        self.delta = delta
+        self.delta_min = delta_min
+
+    def _check_params(self, n_tasks):
+        super()._check_params(n_tasks)
+        _check_positive(self.strength, "strength", allow_zero=True)
+
+    def _eigen_step(self, m, alpha, xp):
+        root = xp.sqrt(m)
+        omega = m.shape[0] * root / xp.sum(root)
+        return omega / (omega + float(self.strength))
+
+    def _eigen_penalty(self, a, xp):
+        rho = float(self.strength)
+        T = a.shape[0]
+        if float(xp.max(a)) >= 1.0:
+            return 0.0 if rho == 0.0 and float(xp.min(a)) >= 1.0 - _FEASIBILITY_RTOL \
+                and float(xp.max(a)) <= 1.0 + _FEASIBILITY_RTOL else math.inf
+        total = float(xp.sum(rho * a / (1.0 - a)))
+        return 0.0 if abs(total - T) <= _FEASIBILITY_RTOL * T else math.inf
+
+
+class PriorShrinkage(LearnedTaskStructure):
+    r"""Learn ``A`` near a given structure: a log-det divergence to the prior.
+
+    ``F(A) = strength * (tr(A~) - log det(A~) - T)`` with ``A~ = A0^{-1/2} A
+    A0^{-1/2}``: the Stein (log-det) divergence between ``A`` and the prior
+    ``A0``, zero at ``A = A0`` and convex. Each eigenvalue of the whitened A-step
+    is the positive root of ``strength * a^2 - strength * a - alpha m = 0``, i.e.
+    ``a = (1 + sqrt(1 + 4 alpha m / strength)) / 2``: a large ``strength`` keeps
+    ``A`` at the prior (a known graph, known clusters, ...), a small one lets the
+    data reshape it.
+
+    Parameters
+    ----------
+    prior : str, TaskStructure or array-like, default="independent"
+        The positive definite structure ``A0`` to shrink towards.
+    strength : float, default=1.0
+        Weight ``eta > 0`` of the divergence.
+    delta : float, default=1e-2
+        Initial relative perturbation (see :class:`LearnedTaskStructure`).
+    delta_min : float, default=1e-4
+        Final relative perturbation of the continuation.
+    """
+
+    def __init__(self, prior="independent", strength=1.0, *, delta=1e-2,
+                 delta_min=1e-4):
+        self.prior = prior
+        self.strength = strength
+        self.delta = delta
+        self.delta_min = delta_min
+
+    def _check_params(self, n_tasks):
+        super()._check_params(n_tasks)
+        _check_positive(self.strength, "strength")
+
+    def _eigen_step(self, m, alpha, xp):
+        return 0.5 * (1.0 + xp.sqrt(1.0 + 4.0 * alpha * m / float(self.strength)))
+
+    def _eigen_penalty(self, a, xp):
+        return float(self.strength) * float(xp.sum(a - xp.log(a) - 1.0))
+
+
+def _complement_basis(T, xp, like):
+    """Orthonormal basis (T, T - 1) of the vectors orthogonal to ``1``."""
+    device = array_device(like)
+    ones = xp.ones((T, T), dtype=like.dtype, device=device) / T
+    centering = xp.eye(T, dtype=like.dtype, device=device) - ones
+    values, vectors = eigh(centering, xp)
+    return vectors[:, 1:]  # eigenvalue 0 (the constant vector) comes first
+
+
+def water_fill(m, low, high, total):
+    """``s_i = clip(sqrt(m_i / nu), low, high)`` with ``sum s_i = total``.
+
+    Minimises ``sum m_i / s_i`` over ``low <= s_i <= high``, ``sum s_i = total``
+    (requires ``len(m) * low <= total <= len(m) * high``). Python floats in and out.
+    """
+    m = [max(float(v), 0.0) for v in m]
+    k = len(m)
+    if k == 0:
+        return []
+    if high - low <= 1e-15 * high:
+        return [low] * k
+
+    def spread(nu):
+        return [min(max(math.sqrt(v / nu), low), high) for v in m]
+
+    positive = [v for v in m if v > 0]
+    if not positive:
+        # No direction is preferred: share the budget evenly.
+        return [total / k] * k
+    lo_nu = min(positive) / high**2 * 1e-3  # every positive m_i at ``high``
+    hi_nu = max(positive) / low**2 * 1e3  # every m_i at ``low``
+    for _ in range(200):
+        mid = math.sqrt(lo_nu * hi_nu)
+        if sum(spread(mid)) > total:
+            lo_nu = mid
+        else:
+            hi_nu = mid
+        if hi_nu / lo_nu < 1 + 1e-15:
+            break
+    # Exact root for the active set found by bisection.
+    s = spread(math.sqrt(lo_nu * hi_nu))
+    free = [i for i in range(k) if low < s[i] < high]
+    if free:
+        free_set = set(free)
+        fixed = sum(s[i] for i in range(k) if i not in free_set)
+        root_sum = sum(math.sqrt(m[i]) for i in free)
+        if total - fixed > 0 and root_sum > 0:
+            scale = (total - fixed) / root_sum
+            exact = [min(max(math.sqrt(m[i]) * scale, low), high) for i in free]
+            for i, v in zip(free, exact, strict=True):
+                s[i] = v
+    return s
+
+
+class ClusteredNorm(LearnedTaskStructure):
+    r"""Clustered tasks with unknown clusters: the cluster norm (Jacob, Bach & Vert 2008).
+
+    The convex relaxation of "tasks form ``n_clusters`` groups": with ``Pi = I - 1
+    1^T / T`` and ``Sigma`` a task covariance,
+
+        A^{-1} = 1 1^T / T + Pi Sigma^{-1} Pi,
+        Sigma in {low I <= Sigma <= high I,  tr Sigma = (T - r + 1) low + (r - 1) high},
+
+    with ``low = 1 / (1 + strength)``, ``high = 1`` and ``r = n_clusters``, and
+    ``F(A) = 0`` on that set. In the units of the estimator's ``alpha``, the mean
+    task is penalised like an independent task (``epsilon_M = 1``), deviations of
+    cluster centres from the mean like independent tasks (``epsilon_B = 1``) and
+    deviations within a cluster ``1 + strength`` times more (``epsilon_W``). The
+    known-clusters structure :class:`Clusters` with the same ``strength`` and
+    ``r`` clusters lies in this set; ``n_clusters=1`` is
+    :class:`MeanRegularized`, ``n_clusters = T`` (or ``strength=0``) is
+    independent tasks.
+
+    A-step: on the complement of ``1``, ``Sigma`` shares the eigenvectors of
+    ``Pi M Pi`` and its eigenvalues are ``clip(sqrt(m_i / nu), low, high)`` with
+    the multiplier ``nu`` found by a 1-D search so the trace constraint holds (the
+    ``1`` direction of ``Sigma`` takes ``low``).
+
+    Parameters
+    ----------
+    n_clusters : int, default=2
+        Number of clusters ``r`` (between 1 and the number of tasks).
+    strength : float, default=1.0
+        How much more within-cluster deviations are penalised (``>= 0``).
+    prior : None, str, TaskStructure or array-like, default=None
+        Positive definite structure to start from and whiten by (None: ``I``).
+    delta : float, default=1e-2
+        Initial relative perturbation (see :class:`LearnedTaskStructure`).
+    delta_min : float, default=1e-4
+        Final relative perturbation of the continuation.
+    """
+
+    def __init__(self, n_clusters=2, strength=1.0, *, prior=None, delta=1e-2,
+                 delta_min=1e-4):
+        self.n_clusters = n_clusters
+        self.strength = strength
+        self.prior = prior
+        self.delta = delta
+        self.delta_min = delta_min
+
+    def _check_params(self, n_tasks):
+        super()._check_params(n_tasks)
+        _check_positive(self.strength, "strength", allow_zero=True)
+        r = self.n_clusters
+        if isinstance(r, bool) or not isinstance(r, numbers.Integral) or not (
+                1 <= r <= n_tasks):
+            raise ValueError(
+                f"n_clusters must be an integer between 1 and the number of tasks "
+                f"({n_tasks}), got {r!r}."
+            )
+
+    def _bounds(self, T):
+        low, high = 1.0 / (1.0 + float(self.strength)), 1.0
+        r = int(self.n_clusters)
+        # Budget of the T - 1 directions orthogonal to 1 (the 1 direction takes low).
+        return low, high, (T - r) * low + (r - 1) * high
+
+    def _whitened_a_step(self, M, alpha, xp):
+        T = M.shape[0]
+        device = array_device(M)
+        mean = xp.ones((T, T), dtype=M.dtype, device=device) / T
+        if T == 1:
+            return mean
+        Q = _complement_basis(T, xp, M)
+        m, W = _symmetric_eigh(Q.T @ M @ Q, xp)
+        low, high, total = self._bounds(T)
+        sigma = water_fill([float(v) for v in m], low, high, total)
+        sigma = xp.asarray(sigma, dtype=M.dtype, device=device)
+        QW = Q @ W
+        return mean + _from_eigen(sigma, QW)
+
+    def _whitened_penalty(self, values, vectors, xp):
+        T = values.shape[0]
+        A = _from_eigen(values, vectors)
+        device = array_device(A)
+        ones = xp.ones((T,), dtype=A.dtype, device=device)
+        tol = _FEASIBILITY_RTOL * max(1.0, float(xp.max(values)))
+        # A 1 = 1: the mean direction is fixed.
+        if float(xp.max(xp.abs(A @ ones - ones))) > tol * T:
+            return math.inf
+        if T == 1:
+            return 0.0
+        Q = _complement_basis(T, xp, A)
+        sigma, _ = _symmetric_eigh(Q.T @ A @ Q, xp)
+        low, high, total = self._bounds(T)
+        if (float(xp.min(sigma)) < low - tol or float(xp.max(sigma)) > high + tol
+                or abs(float(xp.sum(sigma)) - total) > tol * T):
+            return math.inf
+        return 0.0
