@@ -195,6 +195,16 @@ class TrainingGram:
         Xb = xp.take(self.X, idx_cols, axis=0)
         return self.kernel._block(Xa, Xb, xp)
 
+    def features(self):
+        """An explicit feature map ``Phi`` with ``K = Phi Phi^T``, or None.
+
+        Known for the linear kernel (``Phi = X``), where it lets solvers work in
+        the primal when the number of features is small.
+        """
+        if not callable(self.kernel.kernel) and self.kernel.kernel == "linear":
+            return self.X
+        return None
+
     def diag(self):
         """``K[i, i]`` for every training point."""
         return self.kernel.diag(self.X, self.xp)

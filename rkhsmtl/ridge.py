@@ -72,7 +72,7 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         :class:`~rkhsmtl.structure.LowRank`, or the shortcuts "low_rank",
         "relation", "okl", "clustered") or a symmetric positive semidefinite
         matrix.
-    solver : {"auto", "eig", "cholesky", "cg"}, default="auto"
+    solver : {"auto", "eig", "cholesky", "cg", "primal"}, default="auto"
         - "eig": closed form for complete ``Y`` and per-sample weights (one
           eigendecomposition of ``K`` and one of ``A``).
         - "cholesky": complete ``Y`` and per-sample weights: one Cholesky per
@@ -81,6 +81,9 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         - "cg": the observed-entries system by matrix-free preconditioned conjugate
           gradients (see ``solver_options``); streams the kernel matrix when it
           does not fit in memory.
+        - "primal": ``kernel="linear"`` only: the ``(n_features * n_tasks)``-order
+          system of the primal coefficients (any missing-label pattern and
+          weights); "auto" picks it when it is the smaller system.
         - "auto": the cheapest exact solver whose memory fits.
     solver_options : dict, default=None
         Options of the iterative solver: ``tol`` (relative residual, 1e-7),
@@ -113,7 +116,8 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Learned structures only: the objective ``Q_delta`` after each alternating
         iteration (non-increasing).
     n_iter_ : int
-        Learned structures only: number of alternating iterations.
+        Number of alternating iterations for a learned structure; 1 for a fixed
+        one (a single solve; CG iterations are in ``solver_info_``).
     X_fit_ : array of shape (n_samples, n_features)
         Training inputs (or the training kernel matrix with "precomputed").
     n_tasks_ : int
@@ -255,6 +259,7 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
             C, info = solve_fixed_structure(gram, Yc, Ac, float(self.alpha), xp,
                                             sample_weight=Wc, solver=self.solver,
                                             options=self.solver_options)
+            self.n_iter_ = 1
 
         self.dual_coef_ = to_namespace(C, xp_in, device_in)
         self.task_structure_ = to_namespace(Ac, xp_in, device_in)

@@ -117,3 +117,16 @@ def test_backend_cholesky_on_strict_device():
     x = cho_solve(L, xps.asarray(b, device=d), xps)
     assert x.device == d
     assert np.allclose(to_numpy(x), np.linalg.solve(M, b))
+
+
+@pytest.mark.parametrize("device", DEVICES, ids=str)
+@pytest.mark.parametrize("missing,weights", [(True, "entry"), (False, "sample")])
+def test_primal_solver_on_strict_arrays(device, missing, weights):
+    X, Y, W = _problem(missing, weights)
+    kw = dict(alpha=0.3, kernel="linear", task_structure="chain", solver="primal")
+    ref = MultiTaskKernelRidge(**kw).fit(X, Y, sample_weight=W)
+    Ws = None if W is None else xps.asarray(W, device=device)
+    model = MultiTaskKernelRidge(**kw).fit(xps.asarray(X, device=device),
+                                           xps.asarray(Y, device=device), sample_weight=Ws)
+    assert model.dual_coef_.device == device
+    assert rel_err(to_numpy(model.dual_coef_), ref.dual_coef_) < 1e-10

@@ -286,3 +286,37 @@ def test_block_diagonal_structure_is_solved_per_group_of_tasks(solver):
     model = fit(X, Y, W, structure, solver)
     assert model.solver_info_["n_blocks"] == 3
     assert rel_err(model.dual_coef_, stacked_kronecker_solve(K, Y, A, ALPHA, W)) < 1e-8
+
+
+@pytest.mark.parametrize("case", COMPLETE_CASES + MASKED_CASES, ids=lambda c: c[0])
+@pytest.mark.parametrize("rank", [None, 2, 1])  # full, low rank, pooled-like
+def test_primal_solver_matches_stacked_solve(case, rank):
+    kw = case[1] if isinstance(case[1], dict) else {"weights": case[1]}
+    X, Y, W, _, _ = make_problem(3, n=25, **kw)
+    A = random_psd(Y.shape[1], np.random.default_rng(4), rank=rank)
+    model = MultiTaskKernelRidge(alpha=ALPHA, kernel="linear", task_structure=A,
+                                 solver="primal").fit(X, Y, sample_weight=W)
+    assert model.solver_ == "primal"
+    K = X @ X.T
+    C_ref = stacked_kronecker_solve(K, Y, A, ALPHA, W)
+    # With a singular A only C A (the predictions) is unique.
+    assert rel_err(K @ model.dual_coef_ @ A, K @ C_ref @ A) < 1e-8
+    if rank is None:
+        assert rel_err(model.dual_coef_, C_ref) < 1e-8
+
+
+def test_auto_picks_primal_for_few_linear_features_and_many_observations():
+    X, Y, W, A, _ = make_problem(5, n=120, d=2, T=3, one_per_row=True)
+    linear = MultiTaskKernelRidge(alpha=ALPHA, kernel="linear", task_structure=A).fit(X, Y)
+    assert linear.solver_ == "primal"
+    rbf = MultiTaskKernelRidge(alpha=ALPHA, kernel="rbf", task_structure=A).fit(X, Y)
+    assert rbf.solver_ != "primal"
+    exact = MultiTaskKernelRidge(alpha=ALPHA, kernel="linear", task_structure=A,
+                                 solver="cholesky").fit(X, Y)
+    assert rel_err(linear.predict(X), exact.predict(X)) < 1e-8
+
+
+def test_primal_needs_the_linear_kernel():
+    X, Y, W, A, _ = make_problem(0)
+    with pytest.raises(ValueError, match="kernel='linear'"):
+        MultiTaskKernelRidge(task_structure=A, solver="primal").fit(X, Y)

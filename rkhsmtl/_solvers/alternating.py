@@ -250,7 +250,7 @@ def _eigenbasis_iterations(gram, Y, sample_w, structure, A0, alpha, xp, progress
 def _cached_gram(gram, xp):
     """The kernel matrix computed once, when it fits next to the solver's system."""
     n = gram.n
-    if gram.kernel.is_precomputed:
+    if gram.kernel.is_precomputed or gram.features() is not None:
         return gram
     if 3.0 * n * n * 8 > MEMORY_FRACTION * available_memory_bytes(xp):
         return gram
@@ -284,9 +284,14 @@ def _masked_iterations(gram, Y, sample_weight, structure, A0, alpha, xp, progres
                                         sample_weight=sample_weight, solver=solver,
                                         options=options, initial_coef=last["C"])
         last["C"], last["solver"] = C, info["solver"]
-        KC = _kernel_times(gram, C, xp)
-        F = KC @ A
-        M = A @ (C.T @ KC) @ A
+        if info["solver"] == "primal":
+            coef = info["primal_coef"]  # W = Phi^T C A, so B^T K B = W^T W
+            F = gram.features() @ coef
+            M = coef.T @ coef
+        else:
+            KC = _kernel_times(gram, C, xp)
+            F = KC @ A
+            M = A @ (C.T @ KC) @ A
         return (C, F), 0.5 * (M + M.T)
 
     def data_term(state):

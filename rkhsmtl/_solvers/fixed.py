@@ -17,10 +17,11 @@ from .cg import (
 )
 from .complete import count_positive_groups, solve_rotated_cholesky, solve_sylvester_eig
 from .observed import ObservedEntries, build_observed_system, solve_observed_cholesky
+from .primal import primal_system_size, solve_primal
 
 __all__ = ["DEFAULT_SOLVER_OPTIONS", "SOLVERS", "solve_fixed_structure"]
 
-SOLVERS = ("auto", "eig", "cholesky", "cg")
+SOLVERS = ("auto", "eig", "cholesky", "cg", "primal")
 
 DEFAULT_SOLVER_OPTIONS = {
     "tol": 1e-7,  # CG: relative residual
@@ -153,6 +154,16 @@ def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="
     W = _entry_weights(Y, sample_weight, xp, dtype)
     est = memory_estimates(n, sample_w is not None)
 
+    if _use_primal(gram, Y, W, A, solver, complete, budget, xp):
+        Phi = gram.features()
+        check_memory(
+            2.0 * primal_system_size(Phi.shape[1], T) ** 2 * _ITEMSIZE / MEMORY_FRACTION,
+            f"solver='primal' ({Phi.shape[1]} features x {T} tasks)",
+            "Use solver='cholesky' or 'cg'.", xp,
+        )
+        C, coef, _ = solve_primal(Phi, Y, W, A, alpha, xp)
+        return C, {"solver": "primal", "primal_coef": coef}
+
     if solver == "eig" and not complete:
         raise ValueError(
             "solver='eig' needs a complete Y (no NaN) and per-sample weights of shape "
@@ -227,6 +238,31 @@ def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="
     info = {"solver": infos[0]["solver"], "n_blocks": len(components),
             "n_observed": sum(i["n_observed"] for i in infos), "blocks": infos}
     return C, info
+
+
+def _use_primal(gram, Y, W, A, solver, complete, budget, xp):
+    """Whether the primal solver applies and (for "auto") is the cheapest."""
+    Phi = gram.features()
+    if solver == "primal":
+        if Phi is None:
+            raise ValueError(
+                "solver='primal' needs an explicit feature map: kernel='linear'. Use "
+                "'auto', 'eig', 'cholesky' or 'cg' with other kernels."
+            )
+        return True
+    if solver != "auto" or Phi is None:
+        return False
+    n, T = Y.shape
+    size = primal_system_size(Phi.shape[1], T)
+    if 2.0 * size * size * _ITEMSIZE > budget:
+        return False
+    if complete:
+        dual_cost = float(n) ** 3 * count_positive_groups(A, xp)
+    else:
+        dual_cost = float(xp.sum(xp.astype(W > 0, xp.float64))) ** 3
+    # Cholesky flops of the rT x rT system, plus assembling it (T^3 r^2).
+    primal_cost = float(size) ** 3 + 3.0 * T**3 * Phi.shape[1] ** 2
+    return primal_cost < 0.5 * dual_cost
 
 
 def task_components(A, xp):
