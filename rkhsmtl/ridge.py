@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numbers
 
-import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 
 from ._backend import array_device, resolve_compute_namespace, to_namespace
@@ -112,7 +111,7 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
     task_structure_ : array of shape (n_tasks, n_tasks)
         The task-structure matrix ``A`` used (the learned one for a learned
         structure).
-    objective_history_ : ndarray of shape (n_iter_,)
+    objective_history_ : array of shape (n_iter_,)
         Learned structures only: the objective ``Q_delta`` after each alternating
         iteration (non-increasing).
     n_iter_ : int
@@ -253,7 +252,8 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 gram, Yc, structure, float(self.alpha), xp, sample_weight=Wc,
                 solver=self.solver, options=self.solver_options,
                 max_iter=int(self.max_iter), tol=float(self.tol), verbose=self.verbose)
-            self.objective_history_ = np.asarray(info["objective_history"])
+            self.objective_history_ = xp_in.asarray(
+                info["objective_history"], dtype=xp_in.float64, device=device_in)
             self.n_iter_ = int(info["n_iter"])
         else:
             C, info = solve_fixed_structure(gram, Yc, Ac, float(self.alpha), xp,

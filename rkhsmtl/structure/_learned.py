@@ -14,7 +14,8 @@ Every structure may be given a ``prior`` ``A0`` (positive definite). The problem
 then posed in the task coordinates whitened by ``A0``: with
 ``A~ = A0^{-1/2} A A0^{-1/2}`` the penalty is ``F(A~)``, the perturbation is
 ``delta^2 tr(A~^{-1})``, and the iterations start from ``A = A0``. Without
-evidence in the data (``B = 0``) every A-step returns a multiple of ``A0``.
+evidence in the data (``B = 0``) the A-step of a spectral penalty (every structure
+here but :class:`ClusteredNorm`) returns a multiple of ``A0``.
 
 All computations use the array namespace of ``M`` (they are ``T x T``); the 1-D
 searches run on Python floats.
@@ -343,8 +344,11 @@ class TaskRelation(LearnedTaskStructure):
         if float(xp.max(a)) >= 1.0:
             return 0.0 if rho == 0.0 and float(xp.min(a)) >= 1.0 - _FEASIBILITY_RTOL \
                 and float(xp.max(a)) <= 1.0 + _FEASIBILITY_RTOL else math.inf
-        total = float(xp.sum(rho * a / (1.0 - a)))
-        return 0.0 if abs(total - T) <= _FEASIBILITY_RTOL * T else math.inf
+        gap = 1.0 - a
+        total = float(xp.sum(rho * a / gap))
+        # omega = rho a / (1 - a) amplifies the rounding of a near 1 (small rho).
+        slack = _FEASIBILITY_RTOL * T + 1e-12 * float(xp.sum(rho / (gap * gap)))
+        return 0.0 if abs(total - T) <= slack else math.inf
 
 
 class PriorShrinkage(LearnedTaskStructure):
@@ -414,6 +418,12 @@ def water_fill(m, low, high, total):
         return [min(max(math.sqrt(v / nu), low), high) for v in m]
 
     positive = [v for v in m if v > 0]
+    n_zero = k - len(positive)
+    if n_zero and len(positive) * high + n_zero * low < total:
+        # Directions with m_i = 0 cost nothing whatever their s_i: the positive ones
+        # take ``high`` and the zero ones share what is left of the budget.
+        rest = (total - len(positive) * high) / n_zero
+        return [high if v > 0 else min(max(rest, low), high) for v in m]
     if not positive:
         # No direction is preferred: share the budget evenly.
         return [total / k] * k
