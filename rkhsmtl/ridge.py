@@ -111,7 +111,7 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
     task_structure_ : array of shape (n_tasks, n_tasks)
         The task-structure matrix ``A`` used (the learned one for a learned
         structure).
-    objective_history_ : array of shape (n_iter_,)
+    objective_history_ : array of shape (`n_iter_`,)
         Learned structures only: the objective ``Q_delta`` after each alternating
         iteration (non-increasing).
     n_iter_ : int

@@ -67,8 +67,10 @@ class LearnedTaskStructure(TaskStructure):
     (spectral penalties implement the scalar :meth:`_eigen_step` and
     :meth:`_eigen_penalty` instead).
 
-    Parameters shared by every learned structure
-    --------------------------------------------
+    Notes
+    -----
+    Parameters shared by every learned structure:
+
     prior : None, str, TaskStructure or array-like of shape (n_tasks, n_tasks)
         Positive definite structure to start from and to measure the penalty
         against (see the module docstring); None means ``I``.
@@ -296,7 +298,7 @@ class OutputKernel(LearnedTaskStructure):
 class TaskRelation(LearnedTaskStructure):
     r"""Task-relation learning (Zhang & Yeung 2010): a learned task covariance.
 
-    The penalty on the task functions is ``sum_t ||f_t||^2 + (strength / T)
+    The penalty on the task functions is ``sum_t ||f_t||^2 + strength
     tr(F Omega^{-1} F^T)`` over a task covariance ``Omega`` constrained by
     ``Omega > 0`` and ``tr(Omega) = T`` (Zhang & Yeung's ``tr(Omega) = 1``, rescaled
     so that ``Omega = I`` for unrelated tasks whatever ``T``). In the separable-kernel

@@ -1,0 +1,320 @@
+"""Plots of task structures and of the convergence of learned structures.
+
+Matplotlib is an optional dependency (``pip install rkhsmtl[plot]``); it is imported
+only when a plotting function is called. The functions draw on a given
+:class:`matplotlib.axes.Axes` (or on a new figure) and return the Axes; they never
+call ``plt.show()``, so they work with any backend, including the non-interactive
+``Agg``.
+
+Every function accepts either an array (NumPy, or any array-API array such as CuPy:
+it is copied to the host) or a fitted :class:`~rkhsmtl.MultiTaskKernelRidge`, from
+which ``task_structure_`` or ``objective_history_`` is read.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.cluster.hierarchy import leaves_list, linkage
+from scipy.spatial.distance import squareform
+
+from ._backend import to_numpy
+
+__all__ = ["plot_objective", "plot_task_structure", "task_correlation", "task_order"]
+
+# Up to this many tasks every tick is labelled; beyond, every k-th one.
+_MAX_TICKS = 30
+
+
+def _import_pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError(
+            "rkhsmtl.plotting requires matplotlib, which is not installed. Install it "
+            "with `pip install rkhsmtl[plot]` (or `pip install matplotlib`)."
+        ) from exc
+    return plt
+
+
+def _fitted_attribute(obj, attribute, what):
+    """``obj.<attribute>`` when ``obj`` is an estimator, else ``obj`` itself."""
+    if hasattr(obj, attribute):
+        return getattr(obj, attribute)
+    if hasattr(obj, "fit") or hasattr(obj, "get_params"):
+        from sklearn.exceptions import NotFittedError
+
+        name = type(obj).__name__
+        if hasattr(obj, "task_matrix") and attribute == "task_structure_":
+            raise TypeError(
+                f"{name} is a task structure, not a matrix: pass "
+                f"structure.task_matrix(n_tasks) or a fitted estimator."
+            )
+        if attribute == "objective_history_" and hasattr(obj, "task_structure_"):
+            raise ValueError(
+                f"This {name} has no objective_history_: it was fitted with a fixed "
+                "task structure (only learned structures are fitted iteratively)."
+            )
+        raise NotFittedError(
+            f"This {name} has no {attribute}: fit it first ({what})."
+        )
+    return obj
+
+
+def _task_matrix(A):
+    A = _fitted_attribute(A, "task_structure_", "plots need the fitted task structure")
+    A = np.asarray(to_numpy(A), dtype=float)
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
+        raise ValueError(
+            f"A task-structure matrix must be square (n_tasks, n_tasks); got shape "
+            f"{A.shape}."
+        )
+    if not np.all(np.isfinite(A)):
+        raise ValueError("The task-structure matrix contains NaN or infinite values.")
+    return 0.5 * (A + A.T)
+
+
+def task_correlation(A):
+    """The task-structure matrix normalised to unit diagonal.
+
+    ``R[s, t] = A[s, t] / sqrt(A[s, s] A[t, t])``: the correlation of tasks ``s``
+    and ``t`` under the prior ``Cov(f_s(x), f_t(x')) = k(x, x') A[s, t]`` of the
+    separable kernel. The scale of ``A`` (which trades off against ``alpha``) drops
+    out. A task with ``A[t, t] = 0`` (predicted as zero) has zero correlation with
+    every other task.
+
+    Parameters
+    ----------
+    A : array-like of shape (n_tasks, n_tasks) or fitted estimator
+        Symmetric positive semidefinite task-structure matrix, or an estimator
+        with a ``task_structure_`` attribute.
+
+    Returns
+    -------
+    R : ndarray of shape (n_tasks, n_tasks)
+        Symmetric, unit diagonal, entries in ``[-1, 1]``.
+    """
+    A = _task_matrix(A)
+    d = np.diag(A).copy()
+    scale = np.max(np.abs(d)) if d.size else 0.0
+    positive = d > 1e-12 * max(scale, np.finfo(float).tiny)
+    d = np.where(positive, d, np.inf)
+    R = A / np.sqrt(np.outer(d, d))
+    np.fill_diagonal(R, 1.0)
+    return np.clip(R, -1.0, 1.0)
+
+
+def task_order(A):
+    """An ordering of the tasks that puts similar tasks next to each other.
+
+    The leaves of an average-linkage hierarchical clustering (with optimal leaf
+    ordering) of the tasks, on the distance ``1 - |R[s, t]|`` where ``R`` is ``A``
+    normalised to unit diagonal (:func:`task_correlation`). Tasks that are strongly
+    correlated, positively or negatively, end up contiguous, so clusters of tasks
+    show as blocks on the diagonal of the reordered matrix.
+
+    Parameters
+    ----------
+    A : array-like of shape (n_tasks, n_tasks) or fitted estimator
+        Symmetric positive semidefinite task-structure matrix, or an estimator
+        with a ``task_structure_`` attribute.
+
+    Returns
+    -------
+    order : ndarray of shape (n_tasks,), dtype int
+        A permutation of ``range(n_tasks)``: ``A[order][:, order]`` is the
+        reordered matrix. Of an ordering and its reverse (equally good), the one
+        whose first task has the smaller index is returned.
+
+    See Also
+    --------
+    plot_task_structure : Heatmap of the reordered correlations.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rkhsmtl.plotting import task_order
+
+    Tasks 0 and 2 are related, and so are tasks 1 and 3:
+
+    >>> A = np.array([[1.0, 0.0, 0.8, 0.0],
+    ...               [0.0, 1.0, 0.0, 0.8],
+    ...               [0.8, 0.0, 1.0, 0.0],
+    ...               [0.0, 0.8, 0.0, 1.0]])
+    >>> task_order(A)
+    array([0, 2, 3, 1])
+    """
+    R = task_correlation(A)
+    T = R.shape[0]
+    if T <= 2:
+        return np.arange(T, dtype=np.intp)
+    D = 1.0 - np.abs(R)
+    D = np.clip(0.5 * (D + D.T), 0.0, None)
+    np.fill_diagonal(D, 0.0)
+    Z = linkage(squareform(D, checks=False), method="average", optimal_ordering=True)
+    order = np.asarray(leaves_list(Z), dtype=np.intp)
+    # The reversed order is as good; prefer the one closer to the given order.
+    return order[::-1].copy() if order[0] > order[-1] else order
+
+
+def _new_axes(ax):
+    plt = _import_pyplot()
+    if ax is None:
+        _, ax = plt.subplots()
+    return ax
+
+
+def plot_task_structure(A, ax=None, *, reorder=True, labels=None, cmap="RdBu_r",
+                        title="Task structure", colorbar=True):
+    """Heatmap of a task-structure matrix, as task correlations.
+
+    Draws ``R = A`` normalised to unit diagonal (:func:`task_correlation`) on a
+    diverging colour scale fixed to ``[-1, 1]``, with the tasks reordered by
+    :func:`task_order` so that clusters of related tasks show as blocks.
+
+    Parameters
+    ----------
+    A : array-like of shape (n_tasks, n_tasks) or fitted estimator
+        Symmetric positive semidefinite task-structure matrix (e.g. the learned
+        ``task_structure_``), or a fitted estimator with a ``task_structure_``
+        attribute.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
+    reorder : bool, default=True
+        Reorder the tasks by :func:`task_order`; False keeps the given order.
+    labels : sequence of str of length n_tasks, default=None
+        Task names for the tick labels (in the original task order); None uses
+        the task indices.
+    cmap : str or matplotlib.colors.Colormap, default="RdBu_r"
+        Colour map (a diverging one makes the sign of correlations visible).
+    title : str or None, default="Task structure"
+        Title of the Axes; None leaves it unset.
+    colorbar : bool, default=True
+        Add a colour bar (labelled as correlations) next to the Axes.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes drawn on; its image (``ax.images[0]``) holds the reordered
+        correlation matrix.
+
+    See Also
+    --------
+    task_order : The ordering of the tasks used.
+    plot_objective : Convergence of a learned task structure.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from rkhsmtl.plotting import plot_task_structure
+    >>> ax = plot_task_structure(np.array([[2.0, 1.0], [1.0, 2.0]]))
+    >>> float(ax.images[0].get_array()[0, 1])
+    0.5
+    """
+    R = task_correlation(A)
+    T = R.shape[0]
+    if labels is None:
+        labels = [str(t) for t in range(T)]
+    else:
+        labels = [str(label) for label in labels]
+        if len(labels) != T:
+            raise ValueError(f"labels must have one entry per task ({T}), got "
+                             f"{len(labels)}.")
+    ax = _new_axes(ax)
+    order = task_order(R) if reorder else np.arange(T)
+    image = ax.imshow(R[np.ix_(order, order)], cmap=cmap, vmin=-1.0, vmax=1.0,
+                      interpolation="nearest")
+    step = max(1, math.ceil(T / _MAX_TICKS))
+    ticks = np.arange(0, T, step)
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
+    ax.set_xticklabels([labels[order[i]] for i in ticks], rotation=90)
+    ax.set_yticklabels([labels[order[i]] for i in ticks])
+    which = "task (reordered by similarity)" if reorder else "task"
+    ax.set_xlabel(which)
+    ax.set_ylabel(which)
+    if title is not None:
+        ax.set_title(title)
+    if colorbar:
+        bar = ax.figure.colorbar(image, ax=ax)
+        bar.set_label(r"correlation $A_{st} / \sqrt{A_{ss} A_{tt}}$")
+    return ax
+
+
+def plot_objective(history, ax=None, *, log=True, stages=None):
+    """Convergence curve of a learned task structure.
+
+    Plots the objective ``Q_delta`` recorded after every alternating iteration
+    (``objective_history_`` of an estimator fitted with a learned task
+    structure). It must not increase.
+
+    Parameters
+    ----------
+    history : array-like of shape (n_iter,) or fitted estimator
+        Objective values, or a fitted estimator with an ``objective_history_``
+        attribute.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
+    log : bool, default=True
+        Plot the excess ``Q - min(Q)`` on a logarithmic axis (a tiny offset,
+        ``1e-14 max(|min Q|, 1)``, keeps the last point finite), which shows the
+        rate of convergence; False plots ``Q`` itself on a linear axis.
+    stages : array-like of shape (n_iter,), default=None
+        The perturbation ``delta`` of each iteration; dotted vertical lines mark
+        where it is lowered (continuation). With an estimator it is read from
+        ``solver_info_["deltas"]`` when available.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes drawn on; the curve is ``ax.lines[0]`` (x: iterations from 1).
+
+    See Also
+    --------
+    plot_task_structure : Heatmap of the learned task structure.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from rkhsmtl.plotting import plot_objective
+    >>> ax = plot_objective([3.0, 2.0, 1.5, 1.4], log=False)
+    >>> ax.lines[0].get_ydata().tolist()
+    [3.0, 2.0, 1.5, 1.4]
+    """
+    if stages is None and hasattr(history, "objective_history_"):
+        info = getattr(history, "solver_info_", None)
+        if isinstance(info, dict) and info.get("deltas") is not None:
+            stages = info["deltas"]
+    history = _fitted_attribute(history, "objective_history_",
+                                "only learned task structures record an objective")
+    Q = np.asarray(to_numpy(history), dtype=float).ravel()
+    if Q.size == 0:
+        raise ValueError("The objective history is empty.")
+    if not np.all(np.isfinite(Q)):
+        raise ValueError("The objective history contains NaN or infinite values.")
+    iterations = np.arange(1, Q.size + 1)
+    ax = _new_axes(ax)
+    if log:
+        low = float(np.min(Q))
+        excess = Q - low + 1e-14 * max(abs(low), 1.0)
+        ax.semilogy(iterations, excess, marker=".")
+        ax.set_ylabel(r"objective excess $Q_\delta - \min Q_\delta$")
+    else:
+        ax.plot(iterations, Q, marker=".")
+        ax.set_ylabel(r"objective $Q_\delta$")
+    if stages is not None:
+        stages = np.asarray(to_numpy(stages), dtype=float).ravel()
+        if stages.shape != Q.shape:
+            raise ValueError(f"stages must have one entry per iteration ({Q.size}), "
+                             f"got {stages.size}.")
+        for i in np.flatnonzero(stages[1:] != stages[:-1]):
+            ax.axvline(i + 1.5, color="0.6", linestyle=":", linewidth=1)
+    ax.set_xlabel("alternating iteration")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return ax
