@@ -1,12 +1,17 @@
-"""Command line: ``rkhsmtl demo`` fits baselines on the bundled School data."""
+"""Command line: ``rkhsmtl demo`` fits baselines and a learned task structure on School."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
 __all__ = ["main", "run_demo"]
+
+#: File name of the heatmap of the learned task structure written by the demo.
+HEATMAP_NAME = "school_learned_task_structure.png"
+
 
 def demo_models():
     """The demo's models: (name, unfitted estimator) pairs.
@@ -15,7 +20,7 @@ def demo_models():
     75/25 protocol (see the School section of the user guide).
     """
     from .ridge import MultiTaskKernelRidge
-    from .structure import MeanRegularized
+    from .structure import MeanRegularized, TaskRelation
 
     return [
         ("independent", MultiTaskKernelRidge(kernel="linear", alpha=100.0,
@@ -24,10 +29,13 @@ def demo_models():
             kernel="linear", alpha=10.0, task_structure=MeanRegularized(strength=10.0))),
         ("pooled", MultiTaskKernelRidge(kernel="linear", alpha=100.0,
                                         task_structure="pooled")),
+        ("learned (relation)", MultiTaskKernelRidge(
+            kernel="linear", alpha=1.0, task_structure=TaskRelation(strength=10.0),
+            tol=1e-5)),
     ]
 
 
-def run_demo(*, seed=0, train_size=0.75, n_schools=None, out=None):
+def run_demo(*, seed=0, train_size=0.75, n_schools=None, out=None, output_dir="."):
     """Fit the demo's models on one per-task split of School; print a table.
 
     Parameters
@@ -40,6 +48,9 @@ def run_demo(*, seed=0, train_size=0.75, n_schools=None, out=None):
         Use only the first ``n_schools`` schools (for a quick run).
     out : file-like, default=None
         Where the table is written (``sys.stdout`` when None).
+    output_dir : str or None, default="."
+        Folder where the heatmap of the learned task structure is saved (as
+        ``school_learned_task_structure.png``; needs matplotlib); None saves nothing.
 
     Returns
     -------
@@ -64,6 +75,7 @@ def run_demo(*, seed=0, train_size=0.75, n_schools=None, out=None):
           f"{1 - train_size:.0%} with seed {seed}: {train.size} train, "
           f"{test.size} test.", file=out)
     rows = []
+    learned = None
     for name, model in demo_models():
         start = time.perf_counter()
         model.fit(X_wide[train], Y[train])
@@ -75,18 +87,48 @@ def run_demo(*, seed=0, train_size=0.75, n_schools=None, out=None):
             "mean_task_r2": nan_r2_score(Y[test], pred),
             "fit_seconds": seconds,
             "solver": model.solver_,
+            "n_iter": model.n_iter_,
         })
-    header = (f"{'method':<18} {'explained var. (%)':>18} {'mean task R2':>13} "
-              f"{'fit time (s)':>13}  solver")
+        if hasattr(model, "objective_history_"):
+            learned = (name, model)
+    header = (f"{'method':<20} {'explained var. (%)':>18} {'mean task R2':>13} "
+              f"{'fit time (s)':>13} {'iterations':>10}  solver")
     print(header, file=out)
     print("-" * len(header), file=out)
     for r in rows:
-        print(f"{r['method']:<18} {r['explained_variance']:>18.2f} "
-              f"{r['mean_task_r2']:>13.3f} {r['fit_seconds']:>13.2f}  {r['solver']}",
-              file=out)
+        print(f"{r['method']:<20} {r['explained_variance']:>18.2f} "
+              f"{r['mean_task_r2']:>13.3f} {r['fit_seconds']:>13.2f} "
+              f"{r['n_iter']:>10d}  {r['solver']}", file=out)
     print("Explained variance = 1 - test MSE / variance of the test scores, pooled "
           "over all test students.", file=out)
+    if learned is not None and output_dir is not None:
+        _save_heatmap(learned, output_dir, out)
     return rows
+
+
+def _save_heatmap(learned, output_dir, out):
+    """Heatmap of the learned task structure next to the table (needs matplotlib)."""
+    name, model = learned
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib is not installed: no heatmap; pip install 'rkhsmtl[plot]')",
+              file=out)
+        return None
+    from .plotting import plot_task_structure
+
+    fig, ax = plt.subplots(figsize=(7, 6))
+    plot_task_structure(model, ax=ax,
+                        title=f"School: {name} task structure")
+    path = os.path.join(output_dir, HEATMAP_NAME)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    print(f"Heatmap of the learned task structure (schools reordered so that "
+          f"groups show): {path}", file=out)
+    return path
 
 
 def main(argv=None):
@@ -99,9 +141,12 @@ def main(argv=None):
                       help="training fraction per school (default 0.75)")
     demo.add_argument("--n-schools", type=int, default=None,
                       help="use only the first N schools (quick run)")
+    demo.add_argument("--output-dir", default=".",
+                      help="folder for the heatmap PNG (default: current folder)")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        run_demo(seed=args.seed, train_size=args.train_size, n_schools=args.n_schools)
+        run_demo(seed=args.seed, train_size=args.train_size, n_schools=args.n_schools,
+                 output_dir=args.output_dir)
     return 0
 
 
