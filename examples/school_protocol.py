@@ -74,13 +74,13 @@ GRIDS = {
 
 #: (alpha, strength) chosen by --select on split 0 (validation inside training).
 CHOSEN = {
-    "independent": (100.0, None),
-    "pooled": (100.0, None),
-    "mean-regularised": (10.0, 10.0),
-    "learned low rank": (10.0, 10.0),
-    "learned output kernel": (10.0, 1.0),
-    "learned task relation": (1.0, 10.0),
-    "learned clusters (r=3)": (10.0, 10.0),
+    "independent": (1.0, None),
+    "pooled": (10.0, None),
+    "mean-regularised": (1.0, 10.0),
+    "learned low rank": (10.0, 100.0),
+    "learned output kernel": (10.0, 10.0),
+    "learned task relation": (1.0, 30.0),
+    "learned clusters (r=3)": (1.0, 100.0),
 }
 
 
