@@ -80,6 +80,13 @@ def check_task_matrix(A, n_tasks=None, *, tol=PSD_TOL, name="task structure matr
     return A
 
 
+def check_n_tasks(n_tasks):
+    """``n_tasks`` as an int, or a ValueError if it is not a positive integer."""
+    if not isinstance(n_tasks, numbers.Integral) or n_tasks < 1:
+        raise ValueError(f"n_tasks must be a positive integer, got {n_tasks!r}.")
+    return int(n_tasks)
+
+
 class TaskStructure(BaseEstimator):
     """Base class of task structures.
 
@@ -103,10 +110,9 @@ class TaskStructure(BaseEstimator):
         A : ndarray of shape (n_tasks, n_tasks)
             Symmetric positive semidefinite matrix (float64).
         """
-        if not isinstance(n_tasks, numbers.Integral) or n_tasks < 1:
-            raise ValueError(f"n_tasks must be a positive integer, got {n_tasks!r}.")
+        n_tasks = check_n_tasks(n_tasks)
         return check_task_matrix(
-            self._matrix(int(n_tasks)), int(n_tasks),
+            self._matrix(n_tasks), n_tasks,
             name=f"matrix of {type(self).__name__}",
         )
 

@@ -29,7 +29,7 @@ import numbers
 import numpy as np
 
 from .._backend import array_device, eigh, to_namespace
-from ._fixed import PSD_TOL, TaskStructure, check_task_matrix
+from ._fixed import PSD_TOL, TaskStructure, check_n_tasks, check_task_matrix
 
 __all__ = [
     "ClusteredNorm",
@@ -132,10 +132,9 @@ class LearnedTaskStructure(TaskStructure):
         -------
         A0 : ndarray of shape (n_tasks, n_tasks)
         """
-        if not isinstance(n_tasks, numbers.Integral) or n_tasks < 1:
-            raise ValueError(f"n_tasks must be a positive integer, got {n_tasks!r}.")
-        self._check_params(int(n_tasks))
-        return check_task_matrix(self._prior_matrix(int(n_tasks)), int(n_tasks),
+        n_tasks = check_n_tasks(n_tasks)
+        self._check_params(n_tasks)
+        return check_task_matrix(self._prior_matrix(n_tasks), n_tasks,
                                  name=f"prior of {type(self).__name__}")
 
     # -- whitening by the prior ---------------------------------------------
@@ -202,8 +201,12 @@ class LearnedTaskStructure(TaskStructure):
         return float(alpha) * float(coupling) + penalty
 
     # -- for subclasses ------------------------------------------------------
+    # Whether ``strength = 0`` is a valid (degenerate) setting of the penalty.
+    _strength_may_be_zero = False
+
     def _check_params(self, n_tasks):
         self._check_common()
+        _check_positive(self.strength, "strength", allow_zero=self._strength_may_be_zero)
 
     def _whitened_a_step(self, M, alpha, xp):
         m, vectors = _symmetric_eigh(M, xp)
@@ -248,10 +251,6 @@ class LowRank(LearnedTaskStructure):
         self.delta = delta
         self.delta_min = delta_min
 
-    def _check_params(self, n_tasks):
-        super()._check_params(n_tasks)
-        _check_positive(self.strength, "strength")
-
     def _eigen_step(self, m, alpha, xp):
         return xp.sqrt(alpha * m / float(self.strength))
 
@@ -283,10 +282,6 @@ class OutputKernel(LearnedTaskStructure):
         self.prior = prior
         self.delta = delta
         self.delta_min = delta_min
-
-    def _check_params(self, n_tasks):
-        super()._check_params(n_tasks)
-        _check_positive(self.strength, "strength")
 
     def _eigen_step(self, m, alpha, xp):
         return (alpha * m / (2.0 * float(self.strength))) ** (1.0 / 3.0)
@@ -331,9 +326,7 @@ class TaskRelation(LearnedTaskStructure):
         self.delta = delta
         self.delta_min = delta_min
 
-    def _check_params(self, n_tasks):
-        super()._check_params(n_tasks)
-        _check_positive(self.strength, "strength", allow_zero=True)
+    _strength_may_be_zero = True
 
     def _eigen_step(self, m, alpha, xp):
         root = xp.sqrt(m)
@@ -382,10 +375,6 @@ class PriorShrinkage(LearnedTaskStructure):
         self.strength = strength
         self.delta = delta
         self.delta_min = delta_min
-
-    def _check_params(self, n_tasks):
-        super()._check_params(n_tasks)
-        _check_positive(self.strength, "strength")
 
     def _eigen_step(self, m, alpha, xp):
         return 0.5 * (1.0 + xp.sqrt(1.0 + 4.0 * alpha * m / float(self.strength)))
@@ -500,9 +489,10 @@ class ClusteredNorm(LearnedTaskStructure):
         self.delta = delta
         self.delta_min = delta_min
 
+    _strength_may_be_zero = True
+
     def _check_params(self, n_tasks):
         super()._check_params(n_tasks)
-        _check_positive(self.strength, "strength", allow_zero=True)
         r = self.n_clusters
         if isinstance(r, bool) or not isinstance(r, numbers.Integral) or not (
                 1 <= r <= n_tasks):
