@@ -17,7 +17,7 @@ only, by a second per-school 75/25 split of its *training* students (validation)
 from the grids in ``GRIDS``; the values it found are recorded in ``CHOSEN`` and
 used for every seed.
 
-Reproduce the table (about 20 minutes on 2 cores)::
+Reproduce the table (about 40 minutes on 2 cores, an hour with --select)::
 
     python examples/school_protocol.py            # the table, 10 seeds
     python examples/school_protocol.py --select   # redo the selection first
