@@ -198,9 +198,12 @@ def _blocked_cholesky_numpy(a, block=_CHOLESKY_BLOCK):
             a[e:, k:e] = scipy.linalg.solve_triangular(
                 l11, a[e:, k:e].T, lower=True, check_finite=False
             ).T
-    # Zero the strict upper triangle so the result is the factor itself.
-    iu = numpy.triu_indices(n, 1)
-    a[iu] = 0.0
+    # Zero the strict upper triangle so the result is the factor itself: block by
+    # block (the diagonal blocks came back from LAPACK with zeros above the
+    # diagonal), as index arrays of the triangle would be as large as ``a``.
+    for k in range(0, n, block):
+        e = min(k + block, n)
+        a[k:e, e:] = 0.0
     return a
 
 
