@@ -180,6 +180,8 @@ def _run_stages(structure, b_step, data_term, A0, alpha, xp, progress):
     """
     T = A0.shape[0]
     A = A0
+    # The prior's square roots are the same at every A-step: computed once.
+    whitening = structure.whitening(T, xp, A0)
     state, M = b_step(A)
     unit = _delta_scale(M, T, xp)
     converged = False
@@ -190,9 +192,9 @@ def _run_stages(structure, b_step, data_term, A0, alpha, xp, progress):
         while not progress.exhausted:
             if stage_iter > 0 or progress.n_iter > 0:
                 state, M = b_step(A)
-            A_new = structure.a_step(M, alpha, delta2, xp)
-            objective = data_term(state) + structure.regularizer(A_new, M, alpha,
-                                                                 delta2, xp)
+            A_new = structure.a_step(M, alpha, delta2, xp, whitening=whitening)
+            objective = data_term(state) + structure.regularizer(
+                A_new, M, alpha, delta2, xp, whitening=whitening)
             stage_iter += 1
             stage_converged = progress.record(objective, math.sqrt(delta2), A_new, A,
                                               xp, stage_iter)

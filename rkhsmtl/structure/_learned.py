@@ -40,6 +40,9 @@ __all__ = [
     "TaskRelation",
 ]
 
+# Default of the ``whitening`` arguments: compute the prior's factors in the call.
+_COMPUTE = object()
+
 # Relative tolerance of the feasibility checks of constrained penalties.
 _FEASIBILITY_RTOL = 1e-7
 
@@ -138,8 +141,13 @@ class LearnedTaskStructure(TaskStructure):
                                  name=f"prior of {type(self).__name__}")
 
     # -- whitening by the prior ---------------------------------------------
-    def _whitening(self, n_tasks, xp, like):
-        """``(A0^{1/2}, A0^{-1/2})`` in the namespace of ``like``, or None."""
+    def whitening(self, n_tasks, xp, like):
+        """``(A0^{1/2}, A0^{-1/2})`` in the namespace of ``like``, or None without prior.
+
+        The alternating solver computes it once per fit and hands it to
+        :meth:`a_step` and :meth:`regularizer`; otherwise they compute it at every
+        call (three ``T x T`` eigendecompositions on the host).
+        """
         if self.prior is None:
             return None
         values, vectors = np.linalg.eigh(self._prior_matrix(n_tasks))
@@ -149,15 +157,16 @@ class LearnedTaskStructure(TaskStructure):
         return (xp.astype(to_namespace(root, xp, device), like.dtype),
                 xp.astype(to_namespace(inv_root, xp, device), like.dtype))
 
-    def _whiten(self, M, delta2, xp):
+    def _whiten(self, M, delta2, xp, factors):
         T = M.shape[0]
-        factors = self._whitening(T, xp, M)
+        if factors is _COMPUTE:
+            factors = self.whitening(T, xp, M)
         Mw = M if factors is None else factors[1] @ M @ factors[1]
         eye = xp.eye(T, dtype=M.dtype, device=array_device(M))
         return 0.5 * (Mw + Mw.T) + delta2 * eye, factors
 
     # -- what the alternating solver calls ---------------------------------
-    def a_step(self, M, alpha, delta2, xp):
+    def a_step(self, M, alpha, delta2, xp, *, whitening=_COMPUTE):
         """Minimiser over ``A > 0`` of :meth:`regularizer` for fixed ``M``.
 
         Parameters
@@ -170,6 +179,8 @@ class LearnedTaskStructure(TaskStructure):
             Absolute perturbation ``delta^2``.
         xp : module
             Array namespace of ``M``.
+        whitening : tuple or None, optional
+            :meth:`whitening` of this structure, when already computed.
 
         Returns
         -------
@@ -177,21 +188,22 @@ class LearnedTaskStructure(TaskStructure):
             Symmetric positive definite.
         """
         self._check_params(M.shape[0])
-        Mw, factors = self._whiten(M, delta2, xp)
+        Mw, factors = self._whiten(M, delta2, xp, whitening)
         A = self._whitened_a_step(Mw, float(alpha), xp)
         if factors is not None:
             A = factors[0] @ A @ factors[0]
         return 0.5 * (A + A.T)
 
-    def regularizer(self, A, M, alpha, delta2, xp):
+    def regularizer(self, A, M, alpha, delta2, xp, *, whitening=_COMPUTE):
         """``alpha tr(A~^{-1} (M~ + delta^2 I)) + F(A~)``, the part of Q_delta in A.
 
         ``A~`` and ``M~`` are whitened by the prior (they are ``A`` and ``M``
         without one). Returns ``inf`` if ``A`` is not positive definite or outside
-        the feasible set of a constrained penalty.
+        the feasible set of a constrained penalty. ``whitening`` as in
+        :meth:`a_step`.
         """
         self._check_params(M.shape[0])
-        Mw, factors = self._whiten(M, delta2, xp)
+        Mw, factors = self._whiten(M, delta2, xp, whitening)
         Aw = A if factors is None else factors[1] @ A @ factors[1]
         values, vectors = _symmetric_eigh(Aw, xp)
         if float(xp.min(values)) <= 0.0:
