@@ -1,0 +1,189 @@
+"""Per-task binary labels in the wide layout: encode to +-1 with NaN, decode back.
+
+Each column of ``Y`` is one binary task whose two classes may be numbers, bools or
+strings; NaN, None or ``pandas.NA`` mark a missing label. Labels live on the host
+(strings have no array-API dtype), so this module works in NumPy; callers move the
+encoded float array to their compute namespace.
+
+The positive class of a task is the larger of its two sorted classes, as in
+scikit-learn (``classes_[1]``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["encode_binary_tasks", "decode_binary_tasks", "missing_mask",
+           "binarize_with_classes"]
+
+
+def _is_missing_scalar(value):
+    if value is None:
+        return True
+    try:
+        import pandas as pd
+
+        if value is pd.NA or value is pd.NaT:
+            return True
+    except ImportError:  # pragma: no cover - pandas is optional
+        pass
+    try:
+        return bool(np.isnan(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _as_label_array(Y):
+    """Y as a 1-D or 2-D NumPy array (object dtype when it is not numeric)."""
+    if hasattr(Y, "__array_namespace__") and not isinstance(Y, np.ndarray):
+        from ._backend import to_numpy
+
+        Y = to_numpy(Y)
+    if hasattr(Y, "to_numpy"):  # pandas: keep None / pd.NA as objects
+        Y = Y.to_numpy()
+    Y = np.asarray(Y)
+    if Y.dtype.kind in "US":
+        Y = Y.astype(object)
+    return Y
+
+
+def missing_mask(Y):
+    """Boolean mask of the missing entries (NaN, None, ``pandas.NA``) of ``Y``."""
+    Y = _as_label_array(Y)
+    if Y.dtype.kind == "f":
+        return np.isnan(Y)
+    if Y.dtype.kind in "biu":
+        return np.zeros(Y.shape, dtype=bool)
+    return np.vectorize(_is_missing_scalar, otypes=[bool])(Y) if Y.size else \
+        np.zeros(Y.shape, dtype=bool)
+
+
+def _task_classes(column, observed, t):
+    values = column[observed]
+    try:
+        classes = np.unique(values)
+    except TypeError as exc:
+        raise ValueError(
+            f"Task {t} mixes label types that cannot be ordered: {exc}"
+        ) from exc
+    if classes.dtype == object:
+        # np.unique on objects keeps e.g. 1 and True apart only by identity;
+        # normalise to a plain dtype when the labels allow it.
+        try:
+            classes = np.asarray(classes.tolist())
+        except (TypeError, ValueError):
+            pass
+    return classes
+
+
+def encode_binary_tasks(Y):
+    """Encode per-task binary labels as +-1 with NaN for a missing label.
+
+    Parameters
+    ----------
+    Y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+        Labels; every task needs exactly two distinct observed classes.
+
+    Returns
+    -------
+    Y_pm : ndarray of shape (n_samples, n_tasks), float64
+        +1 for the task's positive class (``classes[t][1]``), -1 for the other,
+        NaN where the label is missing.
+    classes : list of ndarray of shape (2,)
+        The sorted classes of each task.
+    was_1d : bool
+        Whether ``Y`` was one-dimensional (a single task).
+    """
+    if Y is None:
+        raise ValueError(
+            "This estimator requires y to be passed, but the target y is None."
+        )
+    Y = _as_label_array(Y)
+    if Y.ndim not in (1, 2):
+        raise ValueError(
+            f"Y must be 1-D or 2-D (n_samples, n_tasks), got shape {Y.shape}."
+        )
+    was_1d = Y.ndim == 1
+    if was_1d:
+        Y = Y.reshape(-1, 1)
+    if Y.shape[1] < 1:
+        raise ValueError("Y has no column: at least one task is needed.")
+    if Y.dtype.kind == "f" and np.any(np.isinf(Y)):
+        raise ValueError("Input Y contains infinity; use NaN to mark a missing label.")
+    if Y.dtype.kind == "c":
+        raise ValueError("Complex labels are not supported.")
+    missing = missing_mask(Y)
+    n, T = Y.shape
+    Y_pm = np.full((n, T), np.nan)
+    classes = []
+    for t in range(T):
+        observed = ~missing[:, t]
+        if not observed.any():
+            raise ValueError(
+                f"Task {t} has no observed label (all-missing column of Y). Drop the "
+                "column or provide labels for it."
+            )
+        task_classes = _task_classes(Y[:, t], observed, t)
+        if task_classes.size != 2:
+            what = ("only one class" if task_classes.size == 1
+                    else f"{task_classes.size} classes")
+            raise ValueError(
+                f"Each task must be binary: task {t} has {what} among its observed "
+                f"labels ({task_classes.tolist()[:5]}). The classifier needs samples "
+                "of exactly 2 classes per task; a multiclass problem can be written "
+                "as one-vs-rest tasks."
+            )
+        positive = Y[observed, t] == task_classes[1]
+        Y_pm[observed, t] = np.where(positive, 1.0, -1.0)
+        classes.append(task_classes)
+    return Y_pm, classes, was_1d
+
+
+def binarize_with_classes(Y, classes):
+    """Encode labels against known per-task classes (at score time).
+
+    Labels not among a task's two classes raise; missing entries become NaN.
+
+    Returns
+    -------
+    Y_pm : ndarray of shape (n_samples, n_tasks), float64
+    """
+    Y = _as_label_array(Y)
+    if Y.ndim == 1:
+        Y = Y.reshape(-1, 1)
+    if Y.ndim != 2 or Y.shape[1] != len(classes):
+        raise ValueError(
+            f"Y has shape {Y.shape}; expected (n_samples, {len(classes)}) to match "
+            f"the {len(classes)} task(s) seen in fit."
+        )
+    missing = missing_mask(Y)
+    Y_pm = np.full(Y.shape, np.nan)
+    for t, task_classes in enumerate(classes):
+        observed = ~missing[:, t]
+        values = Y[observed, t]
+        positive = values == task_classes[1]
+        negative = values == task_classes[0]
+        unknown = ~(positive | negative)
+        if np.any(unknown):
+            raise ValueError(
+                f"Task {t} has label(s) {np.unique(values[unknown]).tolist()[:5]} not "
+                f"seen in fit; its classes are {task_classes.tolist()}."
+            )
+        Y_pm[observed, t] = np.where(positive, 1.0, -1.0)
+    return Y_pm
+
+
+def decode_binary_tasks(positive, classes):
+    """Map a boolean (n_samples, n_tasks) "is positive" array back to labels.
+
+    The result has a common dtype of the classes (object when they differ).
+    """
+    positive = np.asarray(positive, dtype=bool)
+    columns = [np.where(positive[:, t], c[1], c[0]) for t, c in enumerate(classes)]
+    dtypes = {col.dtype for col in columns}
+    if len(dtypes) == 1:
+        return np.stack(columns, axis=1)
+    out = np.empty(positive.shape, dtype=object)
+    for t, col in enumerate(columns):
+        out[:, t] = col
+    return out
