@@ -280,8 +280,24 @@ default=None
 """
 
 
+def _append_doc(text):
+    def decorate(function):
+        function.__doc__ += text
+        return function
+    return decorate
+
+
+@_append_doc(_LABEL_PARAMETERS)
 def accuracy_score(Y_true, Y_pred, *, sample_weight=None, average="macro",
                    classes=None):
+    """Fraction of correct predictions per task, on the observed entries.
+
+    ``accuracy_t = sum_{O_t} w 1[y = yhat] / sum_{O_t} w`` over the observed entries
+    ``O_t`` of task ``t`` (:func:`sklearn.metrics.accuracy_score` on its observed
+    rows). Micro: the weighted fraction of correct entries among all observed
+    entries, so tasks with more labels weigh more. Undefined for a task without an
+    observed label of positive weight.
+    """
     check_average(average)
     truth, pred, W, task_classes = _prepare_labels(Y_true, Y_pred, classes,
                                                    sample_weight)
@@ -290,27 +306,9 @@ def accuracy_score(Y_true, Y_pred, *, sample_weight=None, average="macro",
                    "weight", truth, pred, W, known, average)
 
 
-accuracy_score.__doc__ = """Fraction of correct predictions per task, on the observed entries.
-
-    ``accuracy_t = sum_{O_t} w 1[y = yhat] / sum_{O_t} w`` over the observed entries
-    ``O_t`` of task ``t`` (:func:`sklearn.metrics.accuracy_score` on its observed
-    rows). Micro: the weighted fraction of correct entries among all observed
-    entries, so tasks with more labels weigh more. Undefined for a task without an
-    observed label of positive weight.
-""" + _LABEL_PARAMETERS
-
-
+@_append_doc(_LABEL_PARAMETERS)
 def f1_score(Y_true, Y_pred, *, sample_weight=None, average="macro", classes=None):
-    check_average(average)
-    truth, pred, W, task_classes = _prepare_labels(Y_true, Y_pred, classes,
-                                                   sample_weight)
-    known = np.array([c.size == 2 for c in task_classes])
-    return _finish(_f1_columns, "F1", "no positive label among the observed true and "
-                   "predicted labels, or only one class seen without `classes`",
-                   truth, pred, W, known, average)
-
-
-f1_score.__doc__ = """F1 score of each task's positive class, on the observed entries.
+    """F1 score of each task's positive class, on the observed entries.
 
     With weighted counts over the observed entries of task ``t`` of true positives
     ``TP``, false positives ``FP`` and false negatives ``FN`` (positive meaning
@@ -324,19 +322,22 @@ f1_score.__doc__ = """F1 score of each task's positive class, on the observed en
     when only one class is seen and ``classes`` is not given (the positive class is
     then unknown). Micro: ``2 sum TP / (2 sum TP + sum FP + sum FN)`` with the counts
     summed over tasks, scikit-learn's micro F1 for multilabel indicators.
-""" + _LABEL_PARAMETERS
+    """
+    check_average(average)
+    truth, pred, W, task_classes = _prepare_labels(Y_true, Y_pred, classes,
+                                                   sample_weight)
+    known = np.array([c.size == 2 for c in task_classes])
+    return _finish(_f1_columns, "F1", "no positive label among the observed true and "
+                   "predicted labels, or only one class seen without `classes`",
+                   truth, pred, W, known, average)
 
 
+@_append_doc(_SCORE_PARAMETERS.format(
+    name="Y_score",
+    what="Decision values or probabilities of each task's positive class (no NaN)."))
 def roc_auc_score(Y_true, Y_score, *, sample_weight=None, average="macro",
                   classes=None):
-    check_average(average)
-    truth, S, W, known = _prepare_scores(Y_true, Y_score, classes, sample_weight,
-                                         probability=False)
-    return _finish(_roc_auc_columns, "ROC AUC", "a single class among the observed "
-                   "labels", truth, S, W, known, average)
-
-
-roc_auc_score.__doc__ = """Area under the ROC curve per task, on the observed entries.
+    """Area under the ROC curve per task, on the observed entries.
 
     ``AUC_t`` is the weighted probability that a positive entry of task ``t``
     scores above a negative one (ties count one half)::
@@ -351,21 +352,19 @@ roc_auc_score.__doc__ = """Area under the ROC curve per task, on the observed en
     every task's positives above every task's negatives. It mixes the tasks'
     score scales (a task whose scores are shifted lowers it even if it is ranked
     perfectly within itself); use probabilities for a comparable scale.
-""" + _SCORE_PARAMETERS.format(
-    name="Y_score",
-    what="Decision values or probabilities of each task's positive class (no NaN).")
-
-
-def log_loss(Y_true, Y_proba, *, sample_weight=None, average="macro", classes=None):
+    """
     check_average(average)
-    truth, P, W, known = _prepare_scores(Y_true, Y_proba, classes, sample_weight,
-                                         probability=True)
-    return _finish(_log_loss_columns, "The log-loss", "no observed label with "
-                   "positive weight, or one class seen without `classes`",
-                   truth, P, W, known, average)
+    truth, S, W, known = _prepare_scores(Y_true, Y_score, classes, sample_weight,
+                                         probability=False)
+    return _finish(_roc_auc_columns, "ROC AUC", "a single class among the observed "
+                   "labels", truth, S, W, known, average)
 
 
-log_loss.__doc__ = """Binary cross-entropy per task, on the observed entries.
+@_append_doc(_SCORE_PARAMETERS.format(
+    name="Y_proba",
+    what="Probabilities of each task's positive class, in [0, 1]."))
+def log_loss(Y_true, Y_proba, *, sample_weight=None, average="macro", classes=None):
+    """Binary cross-entropy per task, on the observed entries.
 
     With ``p`` the predicted probability of the positive class, clipped to
     ``[eps, 1 - eps]`` (``eps`` the machine epsilon of float64, as scikit-learn
@@ -378,6 +377,11 @@ log_loss.__doc__ = """Binary cross-entropy per task, on the observed entries.
     observed label of positive weight, or with a single observed class when
     ``classes`` is not given (which class ``p`` refers to is then unknown).
     Smaller is better.
-""" + _SCORE_PARAMETERS.format(
-    name="Y_proba",
-    what="Probabilities of each task's positive class, in [0, 1].")
+    """
+    check_average(average)
+    truth, P, W, known = _prepare_scores(Y_true, Y_proba, classes, sample_weight,
+                                         probability=True)
+    return _finish(_log_loss_columns, "The log-loss", "no observed label with "
+                   "positive weight, or one class seen without `classes`",
+                   truth, P, W, known, average)
+

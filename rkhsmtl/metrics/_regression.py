@@ -190,13 +190,16 @@ default=None
 """
 
 
+def _append_doc(text):
+    def decorate(function):
+        function.__doc__ += text
+        return function
+    return decorate
+
+
+@_append_doc(_PARAMETERS)
 def mean_squared_error(Y_true, Y_pred, *, sample_weight=None, average="macro"):
-    return _score(_mse_columns, "The mean squared error",
-                  "no observed label with positive weight",
-                  Y_true, Y_pred, sample_weight, average)
-
-
-mean_squared_error.__doc__ = """Mean squared error per task, on the observed entries only.
+    """Mean squared error per task, on the observed entries only.
 
     For task ``t`` with observed entries ``O_t`` and weights ``w``::
 
@@ -206,17 +209,16 @@ mean_squared_error.__doc__ = """Mean squared error per task, on the observed ent
     micro average is the weighted mean of the squared errors of all observed entries
     of all tasks, so tasks with more labels weigh more. Undefined for a task without
     an observed label of positive weight.
-""" + _PARAMETERS
-
-
-def normalized_mean_squared_error(Y_true, Y_pred, *, sample_weight=None,
-                                  average="macro"):
-    return _score(_nmse_columns, "The normalised mean squared error",
-                  "fewer than two observed labels, or constant observed labels",
+    """
+    return _score(_mse_columns, "The mean squared error",
+                  "no observed label with positive weight",
                   Y_true, Y_pred, sample_weight, average)
 
 
-normalized_mean_squared_error.__doc__ = """Mean squared error divided by the variance of the task's targets.
+@_append_doc(_PARAMETERS)
+def normalized_mean_squared_error(Y_true, Y_pred, *, sample_weight=None,
+                                  average="macro"):
+    """Mean squared error of each task divided by the variance of its targets.
 
     For task ``t`` with observed entries ``O_t``, weights ``w`` and
     ``ybar_t = sum_{O_t} w y / sum_{O_t} w``::
@@ -230,15 +232,15 @@ normalized_mean_squared_error.__doc__ = """Mean squared error divided by the var
     labels or with constant observed labels (zero variance). The micro average
     divides the pooled MSE by the variance of all observed targets about their
     pooled mean: ``1 -`` :func:`pooled_explained_variance`.
-""" + _PARAMETERS
-
-
-def r2_score(Y_true, Y_pred, *, sample_weight=None, average="macro"):
-    return _score(_r2_columns, "R^2", "fewer than two observed labels",
+    """
+    return _score(_nmse_columns, "The normalised mean squared error",
+                  "fewer than two observed labels, or constant observed labels",
                   Y_true, Y_pred, sample_weight, average)
 
 
-r2_score.__doc__ = """Coefficient of determination per task, on the observed entries only.
+@_append_doc(_PARAMETERS)
+def r2_score(Y_true, Y_pred, *, sample_weight=None, average="macro"):
+    """Coefficient of determination per task, on the observed entries only.
 
     For task ``t`` with observed entries ``O_t``, weights ``w`` and weighted mean
     ``ybar_t`` of its observed labels::
@@ -251,31 +253,32 @@ r2_score.__doc__ = """Coefficient of determination per task, on the observed ent
     average is ``R2`` of all observed entries pooled, about their pooled mean: it
     equals :func:`pooled_explained_variance` and also credits a model for
     getting the differences between the tasks' means right.
-""" + _PARAMETERS
-
-
-def explained_variance_score(Y_true, Y_pred, *, sample_weight=None, average="macro"):
-    return _score(_explained_variance_columns, "The explained variance",
-                  "fewer than two observed labels",
+    """
+    return _score(_r2_columns, "R^2", "fewer than two observed labels",
                   Y_true, Y_pred, sample_weight, average)
 
 
-explained_variance_score.__doc__ = """Explained variance per task, on the observed entries only.
+@_append_doc(_PARAMETERS)
+def explained_variance_score(Y_true, Y_pred, *, sample_weight=None, average="macro"):
+    """Explained variance per task, on the observed entries only.
 
     For task ``t`` with observed entries ``O_t``, weights ``w`` and residuals
     ``r = y - yhat``::
 
         EV_t = 1 - Var_w(r on O_t) / Var_w(y on O_t)
 
-    with weighted population variances (:func:`sklearn.metrics.explained_variance_score`
-    on the task's observed rows): unlike R2 it ignores a constant bias of the
-    predictions. A task with constant observed labels scores 1.0 if the residual
-    variance is zero too, else 0.0; a task with fewer than two observed labels is
-    undefined. The micro average is the same formula on all observed entries pooled
-    (variances about the pooled means). It is *not*
-    :func:`pooled_explained_variance`, which is the pooled R2 despite the name it
-    has in the School literature.
-""" + _PARAMETERS
+    with weighted population variances
+    (:func:`sklearn.metrics.explained_variance_score` on the task's observed rows):
+    unlike R2 it ignores a constant bias of the predictions. A task with constant
+    observed labels scores 1.0 if the residual variance is zero too, else 0.0; a
+    task with fewer than two observed labels is undefined. The micro average is the
+    same formula on all observed entries pooled (variances about the pooled
+    means). It is *not* :func:`pooled_explained_variance`, which is the pooled R2
+    despite the name it has in the School literature.
+    """
+    return _score(_explained_variance_columns, "The explained variance",
+                  "fewer than two observed labels",
+                  Y_true, Y_pred, sample_weight, average)
 
 
 def nan_r2_score(Y_true, Y_pred, *, sample_weight=None, multioutput="uniform_average"):
