@@ -1,0 +1,1 @@
+"""Regularised linear multi-task learning (the MALSAR / RMTL family)."""
