@@ -28,10 +28,11 @@ __all__ = [
 
 def _to_float_array(a):
     # Lists and pandas objects may hold None / pandas.NA: map them to NaN on the host.
-    if hasattr(a, "__array_namespace__"):
-        return a
     import numpy as np
 
+    if hasattr(a, "__array_namespace__") and not (
+            isinstance(a, np.ndarray) and a.dtype.kind not in "fiub"):
+        return a
     if hasattr(a, "to_numpy"):
         a = a.to_numpy()
     a = np.asarray(a)
