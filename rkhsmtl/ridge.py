@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import numbers
-
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 
 from ._backend import array_device, resolve_compute_namespace, to_namespace
+from ._base import SeparableKernelMixin
 from ._solvers import SOLVERS, solve_fixed_structure
 from ._solvers.alternating import solve_learned_structure
 from ._validation import (
     validate_sample_weight,
     validate_targets,
     validate_X_fit,
-    validate_X_predict,
 )
-from .kernels import KERNELS, PairwiseKernel, TrainingGram
+from .kernels import TrainingGram
 from .metrics import nan_r2_score
 from .structure import resolve_task_structure
 
 __all__ = ["MultiTaskKernelRidge"]
 
-# Rows of the test kernel matrix computed at a time in predict.
-_PREDICT_BLOCK_BYTES = 128 * 2**20
 
-
-class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixin,
+                           BaseEstimator):
     r"""Multi-task kernel ridge regression with the separable kernel ``k(x, x') A``.
 
     Learns ``T`` related regression tasks at once. Task ``t`` predicts
@@ -180,29 +176,7 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return tags
 
     def _check_params(self):
-        if (not isinstance(self.alpha, numbers.Real) or isinstance(self.alpha, bool)
-                or not self.alpha > 0 or self.alpha == float("inf")):
-            raise ValueError(f"alpha must be a positive finite number, got {self.alpha!r}.")
-        if not callable(self.kernel) and self.kernel not in KERNELS:
-            raise ValueError(
-                f"kernel must be one of {KERNELS} or a callable, got {self.kernel!r}."
-            )
-        if self.solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}.")
-        if (isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral)
-                or self.max_iter < 1):
-            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}.")
-        if (not isinstance(self.tol, numbers.Real) or isinstance(self.tol, bool)
-                or not self.tol >= 0):
-            raise ValueError(f"tol must be a number >= 0, got {self.tol!r}.")
-        if self.gamma is not None and not (isinstance(self.gamma, numbers.Real)
-                                           and self.gamma >= 0):
-            raise ValueError(f"gamma must be None or a number >= 0, got {self.gamma!r}.")
-
-    def _pairwise_kernel(self):
-        return PairwiseKernel(self.kernel, gamma=self.gamma, degree=self.degree,
-                              coef0=self.coef0, kernel_params=self.kernel_params,
-                              n_features=self.n_features_in_)
+        self._check_common_params(SOLVERS)
 
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
@@ -286,34 +260,7 @@ class MultiTaskKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
             Predictions for every task (shape ``(n_samples,)`` when fitted on a
             1-D ``y``), in the namespace of ``X``.
         """
-        X, xp_in = validate_X_predict(self, X)
-        device_in = array_device(X)
-        xp = resolve_compute_namespace(self.device, xp_in)
-        device = device_in if xp is xp_in else None
-        Xc = to_namespace(X, xp, device)
-        coef = to_namespace(self.dual_coef_, xp, device) @ to_namespace(
-            self.task_structure_, xp, device)
-        kernel = self._pairwise_kernel()
-        if kernel.is_precomputed:
-            if Xc.shape[1] != coef.shape[0]:
-                raise ValueError(
-                    f"With kernel='precomputed', X must have {coef.shape[0]} columns "
-                    f"(one per training sample), got {Xc.shape[1]}."
-                )
-            pred = Xc @ coef
-        else:
-            X_fit = to_namespace(self.X_fit_, xp, device)
-            n_fit = X_fit.shape[0]
-            block = max(1, int(_PREDICT_BLOCK_BYTES // (8 * max(n_fit, 1))))
-            n = Xc.shape[0]
-            if n <= block:
-                pred = kernel(Xc, X_fit, xp=xp) @ coef
-            else:
-                pred = xp.empty((n, coef.shape[1]), dtype=coef.dtype,
-                                device=array_device(coef))
-                for start, stop, K_b in kernel.row_blocks(Xc, X_fit, xp, block):
-                    pred[start:stop, :] = K_b @ coef
-        pred = to_namespace(pred, xp_in, device_in)
+        pred, xp_in, _ = self._kernel_expansion(X, "predict")
         if self._y_was_1d:
             pred = xp_in.reshape(pred, (-1,))
         return pred

@@ -144,7 +144,7 @@ def test_predict_in_blocks_equals_one_block(data, monkeypatch):
     X, Y = data
     model = MultiTaskKernelRidge().fit(X, Y)
     whole = model.predict(X)
-    monkeypatch.setattr("rkhsmtl.ridge._PREDICT_BLOCK_BYTES", 8 * 40 * 3)
+    monkeypatch.setattr("rkhsmtl._base._PREDICT_BLOCK_BYTES", 8 * 40 * 3)
     assert np.array_equal(model.predict(X), whole) or rel_err(model.predict(X),
                                                                whole) < 1e-14
 
