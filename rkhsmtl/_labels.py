@@ -113,6 +113,14 @@ def encode_binary_tasks(Y):
     if Y.dtype.kind == "c":
         raise ValueError("Complex labels are not supported.")
     missing = missing_mask(Y)
+    if Y.dtype.kind == "f":
+        values = Y[~missing]
+        if values.size and np.any(values != np.round(values)):
+            raise ValueError(
+                "Unknown label type: continuous. Each task needs two classes (numbers, "
+                "bools or strings); real-valued targets are a regression problem "
+                "(rkhsmtl.MultiTaskKernelRidge)."
+            )
     n, T = Y.shape
     Y_pm = np.full((n, T), np.nan)
     classes = []
@@ -128,7 +136,8 @@ def encode_binary_tasks(Y):
             what = ("only one class" if task_classes.size == 1
                     else f"{task_classes.size} classes")
             raise ValueError(
-                f"Each task must be binary: task {t} has {what} among its observed "
+                "Only binary classification is supported. Each task must be binary: "
+                f"task {t} has {what} among its observed "
                 f"labels ({task_classes.tolist()[:5]}). The classifier needs samples "
                 "of exactly 2 classes per task; a multiclass problem can be written "
                 "as one-vs-rest tasks."

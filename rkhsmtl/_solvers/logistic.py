@@ -1,0 +1,433 @@
+r"""Multi-task kernel logistic regression with a fixed task structure (DESIGN §3.3).
+
+Objective, with labels ``y_it`` in {-1, +1} on the observed entries ``O``::
+
+    J(C, b) = sum_{(i,t) in O} w_it log(1 + exp(-y_it (F_it + b_t)))
+              + alpha tr(C^T K C A),                       F = K C A.
+
+Newton-CG in whitened coordinates. With feature maps ``K = Phi Phi^T`` (the
+eigenbasis of ``K``, ``Phi = U diag(s)^{1/2}``, or ``Phi = X`` for the linear kernel)
+and ``A = Psi Psi^T`` (``Psi = V diag(sigma)^{1/2}``), every ``F = K C A`` is
+``Phi Z Psi^T`` with ``||f||^2 = ||Z||_F^2``, so
+
+    J(Z, b) = L(Phi Z Psi^T + 1 b^T) + alpha ||Z||_F^2,
+
+a plain L2-penalised logistic regression in ``Z`` that allows a singular ``K`` or
+``A`` (zero eigenvalues are dropped). The Newton system is solved by conjugate
+gradients preconditioned by the exact diagonal of the Hessian, which is cheap in
+these coordinates: ``(Phi o Phi)^T D (Psi o Psi) + 2 alpha``. The step is
+safeguarded by an Armijo backtracking line search.
+
+At the optimum the representer theorem gives the dual coefficients directly:
+``C = -G / (2 alpha)`` with ``G = dL/dF`` (zero on missing entries); they are what
+the solver returns, so predictions are ``K(x, X) C A + b``.
+
+Knows nothing of scikit-learn.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+from sklearn.exceptions import ConvergenceWarning
+
+from .._backend import array_device, check_memory, eigh
+from .complete import task_eigh
+from .fixed import MEMORY_FRACTION
+
+__all__ = ["LogisticProblem", "fit_logistic_fixed", "fit_logistic_learned",
+           "kernel_factor", "logistic_terms", "solve_logistic", "task_factor"]
+
+# Eigenvalues below this fraction of the largest (times the order) are dropped from
+# the factors: they carry no information at double precision.
+_RANK_RTOL = 1e-13
+
+# Armijo sufficient-decrease constant and the number of halvings tried.
+_ARMIJO = 1e-4
+_MAX_HALVINGS = 40
+
+
+def _sigmoid(m, xp):
+    """``1 / (1 + exp(-m))`` without overflow."""
+    e = xp.exp(-xp.abs(m))
+    return xp.where(m >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def logistic_terms(F, Y_pm, W, xp, *, derivatives=True):
+    """Weighted logistic loss of the scores ``F`` and its first two derivatives.
+
+    Parameters
+    ----------
+    F : array of shape (n, T)
+        Scores (decision values), intercept included.
+    Y_pm : array of shape (n, T)
+        Labels in {-1, +1}; anything at unobserved entries (their weight is 0).
+    W : array of shape (n, T)
+        Entry weights, zero on missing labels.
+
+    Returns
+    -------
+    loss : float
+        ``sum w log(1 + exp(-y F))``.
+    G : array of shape (n, T)
+        ``dloss/dF``.
+    D : array of shape (n, T)
+        ``d2loss/dF2`` (diagonal).
+    """
+    margin = Y_pm * F
+    # log(1 + exp(-m)) = max(-m, 0) + log(1 + exp(-|m|)), stable for any m.
+    softplus = xp.clip(-margin, 0.0, None) + xp.log1p(xp.exp(-xp.abs(margin)))
+    loss = float(xp.sum(W * softplus))
+    if not derivatives:
+        return loss, None, None
+    p_wrong = _sigmoid(-margin, xp)  # probability given to the other class
+    G = -W * Y_pm * p_wrong
+    D = W * p_wrong * (1.0 - p_wrong)
+    return loss, G, D
+
+
+def kernel_factor(gram, xp, *, prefer_features=True):
+    """``Phi`` with ``Phi Phi^T = K``: the features of a linear kernel, else ``U s^{1/2}``.
+
+    Raises `MemoryBudgetError` when the eigendecomposition does not fit.
+    """
+    features = gram.features() if prefer_features else None
+    if features is not None and features.shape[1] < gram.n:
+        return features, "primal"
+    n = gram.n
+    check_memory(
+        3.0 * n * n * 8 / MEMORY_FRACTION,
+        f"The kernel logistic solver on {n} samples (an {n}x{n} kernel matrix and "
+        "its eigendecomposition)",
+        "Map the inputs to explicit features (e.g. sklearn.kernel_approximation."
+        "Nystroem in a Pipeline) and use kernel='linear', which solves in the primal "
+        "with memory linear in n_samples.",
+        xp,
+    )
+    s, U = eigh(gram.full(), xp)
+    keep = s > _RANK_RTOL * n * max(float(s[-1]), 0.0)
+    idx = xp.nonzero(keep)[0]
+    if idx.shape[0] == 0:
+        raise ValueError("The training kernel matrix is zero: nothing can be learned.")
+    s = xp.take(s, idx)
+    U = xp.take(U, idx, axis=1)
+    return U * xp.sqrt(s)[None, :], "eig"
+
+
+def task_factor(A, xp):
+    """``Psi`` with ``Psi Psi^T = A``, zero eigenvalues dropped."""
+    sigma, V = task_eigh(A, xp)
+    T = A.shape[0]
+    keep = sigma > _RANK_RTOL * T * max(float(sigma[-1]), 0.0)
+    idx = xp.nonzero(keep)[0]
+    sigma = xp.take(sigma, idx)
+    V = xp.take(V, idx, axis=1)
+    return V * xp.sqrt(sigma)[None, :]
+
+
+class LogisticProblem:
+    """``J(Z, b)`` of the module docstring with its gradient and Hessian products.
+
+    Parameters
+    ----------
+    Phi : array of shape (n, r)
+    Psi : array of shape (T, q)
+    Y_pm : array of shape (n, T)
+        Labels in {-1, +1}, NaN where missing.
+    W : array of shape (n, T)
+        Entry weights (class and sample weights), any value where missing.
+    alpha : float
+    fit_intercept : bool
+    xp : module
+    """
+
+    def __init__(self, Phi, Psi, Y_pm, W, alpha, fit_intercept, xp):
+        self.Phi, self.Psi, self.alpha, self.xp = Phi, Psi, float(alpha), xp
+        self.fit_intercept = bool(fit_intercept)
+        observed = ~xp.isnan(Y_pm)
+        zeros = xp.zeros_like(Y_pm)
+        self.Y = xp.where(observed, Y_pm, zeros)
+        self.W = xp.where(observed, W, zeros)
+        self.n, self.T = Y_pm.shape
+        self.Phi_sq = Phi * Phi
+        self.Psi_sq = Psi * Psi
+
+    # -- parameters are pairs (Z, b) ------------------------------------------
+    def zero(self):
+        xp = self.xp
+        device = array_device(self.Phi)
+        return (xp.zeros((self.Phi.shape[1], self.Psi.shape[1]), dtype=self.Phi.dtype,
+                         device=device),
+                xp.zeros((self.T,), dtype=self.Phi.dtype, device=device))
+
+    def scores(self, params):
+        Z, b = params
+        return self.Phi @ (Z @ self.Psi.T) + b[None, :]
+
+    def evaluate(self, params, *, derivatives=True):
+        """Objective, gradient pair, Hessian diagonal weights ``D`` and ``G``."""
+        Z, _ = params
+        F = self.scores(params)
+        loss, G, D = logistic_terms(F, self.Y, self.W, self.xp, derivatives=derivatives)
+        objective = loss + self.alpha * float(self.xp.sum(Z * Z))
+        if not derivatives:
+            return objective, None, None, None
+        return objective, self._gradient(G, Z), D, G
+
+    def _gradient(self, G, Z):
+        grad_Z = self.Phi.T @ (G @ self.Psi) + 2.0 * self.alpha * Z
+        grad_b = self.xp.sum(G, axis=0) if self.fit_intercept else self.xp.zeros_like(
+            G[0, :])
+        return grad_Z, grad_b
+
+    def hessian_product(self, D, direction):
+        P, c = direction
+        dF = D * (self.Phi @ (P @ self.Psi.T) + c[None, :])
+        return self._gradient(dF, P)
+
+    def hessian_diagonal(self, D):
+        diag_Z = self.Phi_sq.T @ (D @ self.Psi_sq) + 2.0 * self.alpha
+        diag_b = self.xp.sum(D, axis=0) if self.fit_intercept else self.xp.ones_like(
+            D[0, :])
+        # A task whose observed entries all have D ~ 0 (saturated) keeps a usable
+        # preconditioner.
+        diag_b = self.xp.where(diag_b > 0, diag_b, self.xp.ones_like(diag_b))
+        return diag_Z, diag_b
+
+
+def _dot(u, v, xp):
+    return float(xp.sum(u[0] * v[0])) + float(xp.sum(u[1] * v[1]))
+
+
+def _axpy(a, x, y):
+    """``a x + y`` for pairs."""
+    return (a * x[0] + y[0], a * x[1] + y[1])
+
+
+def _max_abs(u, xp):
+    return max(float(xp.max(xp.abs(u[0]))) if u[0].size else 0.0,
+               float(xp.max(xp.abs(u[1]))) if u[1].shape[0] else 0.0)
+
+
+def _newton_direction(problem, D, grad, forcing, max_cg, xp):
+    """Preconditioned CG on ``H p = -grad`` to relative residual ``forcing``."""
+    diag = problem.hessian_diagonal(D)
+
+    def precondition(r):
+        return (r[0] / diag[0], r[1] / diag[1])
+
+    p = (xp.zeros_like(grad[0]), xp.zeros_like(grad[1]))
+    r = (-grad[0], -grad[1])
+    z = precondition(r)
+    d = z
+    rz = _dot(r, z, xp)
+    r0 = math.sqrt(_dot(r, r, xp))
+    n_cg = 0
+    for n_cg in range(1, max_cg + 1):  # noqa: B007
+        Hd = problem.hessian_product(D, d)
+        curvature = _dot(d, Hd, xp)
+        if curvature <= 0:  # cannot happen for alpha > 0 but for round-off
+            break
+        step = rz / curvature
+        p = _axpy(step, d, p)
+        r = _axpy(-step, Hd, r)
+        if math.sqrt(_dot(r, r, xp)) <= forcing * r0:
+            break
+        z = precondition(r)
+        rz_new = _dot(r, z, xp)
+        d = _axpy(rz_new / rz, d, z)
+        rz = rz_new
+    return p, n_cg
+
+
+def solve_logistic(problem, *, initial=None, tol=1e-6, max_iter=100, max_cg=200,
+                   scale=None, warn=True):
+    """Newton-CG on a :class:`LogisticProblem`.
+
+    Parameters
+    ----------
+    problem : LogisticProblem
+    initial : pair (Z, b) or None
+        Starting point (zero when None).
+    tol : float
+        Stop when ``max|grad J| <= tol * scale``, after one more Newton step.
+    max_iter : int
+        Maximum number of Newton iterations.
+    max_cg : int
+        Maximum number of CG iterations per Newton step.
+    scale : float or None
+        Gradient scale of the stopping rule; by default ``max|grad J(0)|`` (the
+        gradient of the zero model, which sets the units of the problem).
+    warn : bool
+        Emit a `ConvergenceWarning` when ``max_iter`` is reached.
+
+    Returns
+    -------
+    params : pair (Z, b)
+    info : dict
+        ``objective``, ``loss`` and ``penalty`` (its two terms), ``gradient_max``
+        (final ``max|grad J|``), ``scale``, ``n_iter``, ``n_cg`` (total CG
+        iterations), ``converged``, ``G`` (the loss gradient at the scores,
+        ``dL/dF``), ``scores``.
+    """
+    xp = problem.xp
+    if scale is None:
+        _, grad0, _, _ = problem.evaluate(problem.zero())
+        scale = _max_abs(grad0, xp)
+    scale = scale if scale > 0 else 1.0
+    params = problem.zero() if initial is None else initial
+    objective, grad, D, G = problem.evaluate(params)
+    n_cg_total = 0
+    converged = False
+    n_iter = 0
+    polished = False
+    for n_iter in range(1, max_iter + 1):  # noqa: B007
+        g_max = _max_abs(grad, xp)
+        if g_max <= tol * scale:
+            converged = True
+            # One more step once the tolerance is met: near the optimum Newton's
+            # error (nearly) squares, so for one iteration the solution becomes
+            # accurate far beyond tol (e.g. probabilities to ~1e-10 at tol=1e-6).
+            if polished or g_max == 0.0:
+                n_iter -= 1
+                break
+            polished = True
+        g_norm = math.sqrt(_dot(grad, grad, xp))
+        # Eisenstat-Walker style forcing: loose far away, tight near the optimum.
+        forcing = min(0.5, math.sqrt(g_norm / scale))
+        direction, n_cg = _newton_direction(problem, D, grad, forcing, max_cg, xp)
+        n_cg_total += n_cg
+        slope = _dot(grad, direction, xp)
+        if not slope < 0:  # not a descent direction (round-off): steepest descent
+            direction = (-grad[0], -grad[1])
+            slope = -_dot(grad, grad, xp)
+        step = 1.0
+        for _ in range(_MAX_HALVINGS):
+            candidate = _axpy(step, direction, params)
+            value, _, _, _ = problem.evaluate(candidate, derivatives=False)
+            if value <= objective + _ARMIJO * step * slope:
+                break
+            step *= 0.5
+        else:
+            # No decrease is possible at double precision: we are at the optimum
+            # up to round-off.
+            converged = converged or _max_abs(grad, xp) <= math.sqrt(tol) * scale
+            break
+        params = candidate
+        objective, grad, D, G = problem.evaluate(params)
+    else:
+        converged = _max_abs(grad, xp) <= tol * scale
+    if not converged and warn:
+        warnings.warn(
+            f"Newton-CG did not reach max|gradient| <= tol * {scale:.3g} (tol={tol:g}) "
+            f"in max_iter={max_iter} iterations (final max|gradient| "
+            f"{_max_abs(grad, xp):.3g}). Increase max_iter or loosen tol.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    penalty = problem.alpha * float(xp.sum(params[0] * params[0]))
+    info = {"objective": objective, "loss": objective - penalty, "penalty": penalty,
+            "gradient_max": _max_abs(grad, xp),
+            "scale": scale, "n_iter": n_iter, "n_cg": n_cg_total,
+            "converged": converged, "G": G, "scores": problem.scores(params)}
+    return params, info
+
+
+def _representer_coef(G, alpha):
+    """Dual coefficients ``C = -G / (2 alpha)`` (stationarity in function space)."""
+    return G * (-0.5 / alpha)
+
+
+def fit_logistic_fixed(Phi, Y_pm, W, A, alpha, xp, *, fit_intercept=True, tol=1e-6,
+                       max_iter=100, max_cg=200):
+    """Fixed task structure: dual coefficients, intercepts and a report.
+
+    Parameters
+    ----------
+    Phi : array of shape (n, r)
+        Kernel factor (:func:`kernel_factor`).
+    Y_pm, W : arrays of shape (n, T)
+        Labels in {-1, +1} (NaN where missing) and entry weights.
+    A : array of shape (T, T)
+        Task structure (positive semidefinite).
+
+    Returns
+    -------
+    C : array of shape (n, T)
+    b : array of shape (T,)
+    info : dict
+        See :func:`solve_logistic`.
+    """
+    problem = LogisticProblem(Phi, task_factor(A, xp), Y_pm, W, alpha, fit_intercept,
+                              xp)
+    (_, b), info = solve_logistic(problem, tol=tol, max_iter=max_iter, max_cg=max_cg)
+    return _representer_coef(info["G"], alpha), b, info
+
+
+def fit_logistic_learned(Phi, Y_pm, W, structure, alpha, xp, *, fit_intercept=True,
+                         tol=1e-6, max_iter=100, newton_max_iter=100, max_cg=200,
+                         verbose=0):
+    """Learned task structure by alternating minimisation of ``Q_delta``.
+
+    The B-steps are Newton-CG solves of the fixed-structure problem (warm-started
+    from the previous coefficients), the A-steps those of the structure; the loop
+    and its stopping rule are the ones of the regression solver
+    (:func:`rkhsmtl._solvers.alternating._run_stages`).
+
+    Returns
+    -------
+    C : array of shape (n, T)
+    b : array of shape (T,)
+    A : array of shape (T, T)
+    info : dict
+        ``objective_history``, ``deltas``, ``n_iter``, ``converged`` and the report
+        of the last Newton solve (``newton``).
+    """
+    from .alternating import _Progress, _run_stages, _to_like
+
+    T = Y_pm.shape[1]
+    A0 = _to_like(structure.task_matrix(T), Y_pm, xp)
+    # Exact B-steps keep the recorded objective monotone.
+    newton_tol = min(tol, 1e-8)
+    last = {"C": None, "b": None, "info": None}
+
+    def b_step(A):
+        Psi = task_factor(A, xp)
+        problem = LogisticProblem(Phi, Psi, Y_pm, W, alpha, fit_intercept, xp)
+        initial = None
+        if last["C"] is not None:
+            # The previous function expressed in the new coordinates: Z = Phi^T C Psi
+            # gives Phi Z Psi^T = K C A for the new A.
+            initial = (Phi.T @ (last["C"] @ Psi), last["b"])
+        (Z, b), info = solve_logistic(problem, initial=initial, tol=newton_tol,
+                                      max_iter=newton_max_iter, max_cg=max_cg,
+                                      warn=False)
+        last["C"], last["b"], last["info"] = _representer_coef(info["G"], alpha), b, info
+        ZPsi = Z @ Psi.T  # Phi^T B for B = C A
+        M = ZPsi.T @ ZPsi
+        return info, 0.5 * (M + M.T)
+
+    def data_term(info):
+        return info["loss"]
+
+    progress = _Progress(tol, max_iter, verbose)
+    A, converged = _run_stages(structure, b_step, data_term, A0, alpha, xp, progress)
+    info, _ = b_step(A)
+    if not info["converged"]:
+        warnings.warn(
+            f"The last Newton-CG B-step did not converge in {newton_max_iter} "
+            "iterations; the coefficients may be inexact.",
+            ConvergenceWarning, stacklevel=3)
+    if not converged:
+        warnings.warn(
+            f"The alternating minimisation did not converge in {max_iter} iterations "
+            f"(last relative decrease of the objective above tol={tol:g}). Increase "
+            "max_iter or loosen tol.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    report = {"solver": "alternating", "objective_history": progress.history,
+              "deltas": progress.deltas, "n_iter": progress.n_iter,
+              "converged": converged, "newton": info}
+    return last["C"], last["b"], A, report
