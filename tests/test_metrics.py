@@ -588,3 +588,20 @@ def test_scorer_sample_weight_and_callable_metric():
     custom = mtm.make_multitask_scorer(worst_task_r2, response_method="predict")
     assert custom(model, X, Y) == pytest.approx(
         min(mtm.r2_score(Y, model.predict(X), average=None)))
+
+
+def test_scorer_sample_weight_through_metadata_routing():
+    import sklearn
+
+    X, Y = _regression_problem(seed=2)
+    w = np.random.default_rng(3).uniform(0.1, 1.0, X.shape[0])
+    cv = KFold(3)
+    with sklearn.config_context(enable_metadata_routing=True):
+        model = MultiTaskKernelRidge(kernel="linear").set_fit_request(sample_weight=False)
+        scorer = mtm.get_scorer("neg_macro_mse").set_score_request(sample_weight=True)
+        result = cross_validate(model, X, Y, cv=cv, scoring=scorer,
+                                params={"sample_weight": w})
+        expected = [-mtm.mean_squared_error(Y[te], model.fit(X[tr], Y[tr]).predict(X[te]),
+                                            sample_weight=w[te])
+                    for tr, te in cv.split(X)]
+    np.testing.assert_allclose(result["test_score"], expected)
