@@ -24,6 +24,10 @@ Solver details (why):
 * stopping on a relative fixed-point (KKT) residual
   ``L ||Z - prox(Z - grad/L)|| <= tol * ||grad f(0)||`` checked at the iterate
   itself, not at the extrapolated point, so a stop certifies the returned ``Z``;
+* with intercepts, the iteration runs in the centred parametrisation
+  ``F_it = (x_i - mu_t)^T w_t + c_t`` (``mu_t`` the weighted mean of task ``t``'s
+  inputs, ``b_t = c_t - mu_t^T w_t``): the same objective, but the intercepts no
+  longer fight the coefficients when the features are far from zero;
 * ``X S`` at the extrapolated point is the same combination of the stored
   ``X Z`` products (linearity), so an iteration costs one ``X @`` and one
   ``X.T @`` product.
@@ -58,9 +62,11 @@ def _predict(X, W, b, xp):
     return X @ W + b[None, :]
 
 
-def _spectral_sq(X, fit_intercept, xp, n_iter=20):
+def _spectral_sq(X, fit_intercept, xp, n_iter=20, center=False):
     """||[X, 1]||_2^2 (or ||X||_2^2) by power iteration, slightly inflated."""
     n, d = X.shape
+    if center:
+        X = X - xp.mean(X, axis=0)[None, :]
     dev = array_device(X)
     v = xp.ones((d,), dtype=X.dtype, device=dev) / math.sqrt(d)
     c = xp.asarray(1.0 if fit_intercept else 0.0, dtype=X.dtype, device=dev)
@@ -166,6 +172,10 @@ def loss_alpha_max(X, Yf, omega, datafit, penalty, fit_intercept, xp):
     return penalty.alpha_max(X.T @ gF, xp)
 
 
+def _uncentre(c, Z, mu, xp):
+    return c if mu is None else c - xp.sum(mu * xp.sum(Z, axis=0), axis=0)
+
+
 def fista(X, Yf, omega, datafit, penalty, alpha, l2, xp, *, fit_intercept=True,
           Z0=None, b0=None, max_iter=1000, tol=1e-6, restart="gradient",
           lipschitz=None, record_history=True, grad_scale=None):
@@ -205,11 +215,32 @@ def fista(X, Yf, omega, datafit, penalty, alpha, l2, xp, *, fit_intercept=True,
         grad_scale = _grad_scale(X, Yf, omega, datafit, fit_intercept, xp)
     if lipschitz is None:
         lipschitz = B * (datafit.curvature * float(xp.max(omega))
-                         * _spectral_sq(X, fit_intercept, xp) + 2.0 * l2)
+                         * _spectral_sq(X, fit_intercept, xp, center=fit_intercept)
+                         + 2.0 * l2)
     L = max(lipschitz, 1e-12)
 
+    if fit_intercept:
+        totals = xp.sum(omega, axis=0)
+        mu = (X.T @ omega) / xp.where(totals > 0, totals, 1.0)[None, :]
+
+        def predict(W, c):
+            return X @ W + (c - xp.sum(mu * W, axis=0))[None, :]
+
+        def grad_W(gF, gb):
+            return X.T @ gF - mu * gb[None, :]
+    else:
+        mu = None
+
+        def predict(W, c):
+            return X @ W + c[None, :]
+
+        def grad_W(gF, gb):
+            return X.T @ gF
+
     W = xp.sum(Z, axis=0)
-    F = _predict(X, W, b, xp)
+    if fit_intercept:
+        b = b + xp.sum(mu * W, axis=0)  # b now holds the centred intercepts c
+    F = predict(W, b)
     obj = float(_smooth_value(F, W, Yf, omega, datafit, penalty, alpha, l2, xp)
                 + penalty.value(Z, alpha, xp))
     Z_old, b_old, F_old = Z, b, F
@@ -231,18 +262,18 @@ def fista(X, Yf, omega, datafit, penalty, alpha, l2, xp, *, fit_intercept=True,
         WS = xp.sum(S, axis=0)
         dS, gF, pS, gpS, _ = _smooth_parts(FS, WS, Yf, omega, datafit, penalty, alpha,
                                            l2, xp)
-        gW = X.T @ gF
+        gb = xp.sum(gF, axis=0) if fit_intercept else xp.zeros_like(b)
+        gW = grad_W(gF, gb)
         if gpS is not None:
             gW = gW + gpS
         if l2 and penalty.adds_ridge:
             gW = gW + 2.0 * l2 * WS
-        gb = xp.sum(gF, axis=0) if fit_intercept else xp.zeros_like(b)
         L *= _SHRINK
         for _ in range(_MAX_BACKTRACK):
             Zn = penalty.prox(S - (1.0 / L) * gW[None, ...], alpha / L, xp)
             bn = bS - gb / L
             Wn = xp.sum(Zn, axis=0)
-            Fn = _predict(X, Wn, bn, xp)
+            Fn = predict(Wn, bn)
             dZ2 = _sq(Zn - S, xp) + _sq(bn - bS, xp)
             dn, _, pn, _, rn = _smooth_parts(Fn, Wn, Yf, omega, datafit, penalty, alpha,
                                              l2, xp, grad=False)
@@ -277,11 +308,13 @@ def fista(X, Yf, omega, datafit, penalty, alpha, l2, xp, *, fit_intercept=True,
 
         # Cheap test at the extrapolated point, then the real one at Z.
         if L * math.sqrt(dZ2) <= tol * grad_scale and rel_change <= tol:
-            kkt = kkt_residual(X, Yf, omega, datafit, penalty, alpha, l2, Z, b,
-                               fit_intercept, xp, step=1.0 / L) / grad_scale
+            kkt = kkt_residual(X, Yf, omega, datafit, penalty, alpha, l2, Z,
+                               _uncentre(b, Z, mu, xp), fit_intercept, xp,
+                               step=1.0 / L) / grad_scale
             if kkt <= tol:
                 converged = True
                 break
+    b = _uncentre(b, Z, mu, xp)
     info = {
         "n_iter": n_iter,
         "converged": converged,

@@ -1,0 +1,450 @@
+r"""Estimators of the linear multi-task family (thin layers over :mod:`._fista`)."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._backend import array_device, get_namespace, is_numpy_namespace, to_namespace, to_numpy
+from .._labels import decode_binary_tasks, encode_binary_tasks
+from .._validation import (
+    _validate_xp_array,
+    check_same_namespace,
+    validate_sample_weight,
+    validate_targets,
+    validate_X_fit,
+)
+from ..metrics import accuracy_score, nan_r2_score
+from ._datafits import LogisticLoss, SquaredLoss
+from ._fista import fista, prepare_data
+from ._penalties import resolve_penalty
+
+__all__ = ["MultiTaskLinearClassifier", "MultiTaskLinearRegressor"]
+
+_RESTARTS = ("gradient", "function", None)
+
+
+def _check_real(value, name, *, positive=False):
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not np.isfinite(value) or value < 0 or (positive and value == 0)):
+        what = "a positive" if positive else "a non-negative"
+        raise ValueError(f"{name} must be {what} finite number, got {value!r}.")
+    return float(value)
+
+
+def check_solver_params(max_iter, tol, restart):
+    """Validate the solver knobs shared by the estimators and :func:`linear_path`."""
+    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) \
+            or max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}.")
+    _check_real(tol, "tol")
+    if restart not in _RESTARTS:
+        raise ValueError(f"restart must be one of {_RESTARTS}, got {restart!r}.")
+
+
+def warn_not_converged(name, info, max_iter, tol):
+    warnings.warn(
+        f"{name} did not converge: max_iter={max_iter} iterations reached with tol="
+        f"{tol} (relative fixed-point residual "
+        f"{'not reached' if info['kkt'] is None else format(info['kkt'], '.2e')}). "
+        "Increase max_iter, loosen tol, or scale the features.",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
+
+
+def validate_X_predict_linear(estimator, X, method):
+    """X at predict time, in the namespace and on the device of ``coef_``."""
+    check_is_fitted(estimator)
+    check_same_namespace(X, estimator, attribute="coef_", method=method)
+    xp = get_namespace(X)
+    if is_numpy_namespace(xp):
+        return validate_data(estimator, X, reset=False, dtype=np.float64,
+                             ensure_all_finite=True), xp
+    X = _validate_xp_array(X, xp, "X")
+    if X.shape[1] != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
+            f"expecting {estimator.n_features_in_} features as input."
+        )
+    return X, xp
+
+
+class _MultiTaskLinearBase(MultiOutputMixin, BaseEstimator):
+    """Parameters, fit and decision values shared by the regressor and classifier."""
+
+    _datafit = SquaredLoss
+
+    def __init__(self, penalty="l21", alpha=1.0, *, l2=0.0, fit_intercept=True,
+                 max_iter=1000, tol=1e-6, restart="gradient", warm_start=False):
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l2 = l2
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.restart = restart
+        self.warm_start = warm_start
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.single_output = True
+        tags.array_api_support = True
+        return tags
+
+    def _fit_wide(self, X, Y, sample_weight, xp, device):
+        alpha = _check_real(self.alpha, "alpha")
+        l2 = _check_real(self.l2, "l2")
+        check_solver_params(self.max_iter, self.tol, self.restart)
+        penalty = resolve_penalty(self.penalty)
+        n_tasks = Y.shape[1]
+        penalty.validate(n_tasks, alpha, l2)
+        Yf, omega = prepare_data(Y, sample_weight, xp)
+        Z0 = b0 = None
+        if self.warm_start and getattr(self, "coef_", None) is not None \
+                and tuple(self.coef_.shape) == (n_tasks, X.shape[1]) \
+                and getattr(self, "_n_blocks", None) == penalty.n_blocks:
+            Z0 = xp.permute_dims(to_namespace(self._components, xp, device), (0, 2, 1))
+            b0 = to_namespace(self.intercept_, xp, device)
+        Z, b, info = fista(X, Yf, omega, self._datafit(), penalty, alpha, l2, xp,
+                           fit_intercept=bool(self.fit_intercept), Z0=Z0, b0=b0,
+                           max_iter=int(self.max_iter), tol=float(self.tol),
+                           restart=self.restart)
+        if not info["converged"]:
+            warn_not_converged(type(self).__name__, info, self.max_iter, self.tol)
+        W = xp.sum(Z, axis=0)
+        self.coef_ = xp.asarray(W.T, copy=True)
+        self.intercept_ = b
+        self._components = xp.permute_dims(Z, (0, 2, 1))
+        self._n_blocks = penalty.n_blocks
+        if penalty.n_blocks > 1:
+            self.coef_components_ = self._components
+        elif hasattr(self, "coef_components_"):
+            del self.coef_components_
+        extras = penalty.extras(W, alpha, l2, xp)
+        if "task_relation" in extras:
+            self.task_relation_ = extras["task_relation"]
+        elif hasattr(self, "task_relation_"):
+            del self.task_relation_
+        self.penalty_ = penalty
+        self.n_iter_ = int(info["n_iter"])
+        self.objective_history_ = xp.asarray(info["objective_history"], dtype=X.dtype,
+                                             device=device)
+        self.n_tasks_ = int(n_tasks)
+        self.solver_info_ = {k: info[k] for k in
+                             ("converged", "kkt", "lipschitz", "grad_scale", "objective")}
+        return self
+
+    def _decision(self, X, method):
+        X, xp = validate_X_predict_linear(self, X, method)
+        coef = self.coef_
+        return X @ coef.T + self.intercept_[None, :], xp
+
+
+class MultiTaskLinearRegressor(RegressorMixin, _MultiTaskLinearBase):
+    r"""Regularised linear multi-task regression (squared loss; MALSAR/RMTL family).
+
+    Task ``t`` predicts ``f_t(x) = x^T w_t + b_t``; the coefficients
+    ``W = [w_1, ..., w_T]`` (``n_features x n_tasks``) and intercepts minimise
+
+    .. math::
+
+        \sum_{i,t} s_{it} (Y_{it} - x_i^\top w_t - b_t)^2
+        + \alpha\, \Omega(W) + \lambda_2 \|W\|_F^2
+
+    over the observed (non-NaN) entries of ``Y``, with ``s`` the sample weights
+    (1 by default). The loss is a weighted *sum*: RMTL's per-task mean
+    ``(1 / 2 n_t) sum_i (...)^2`` is ``sample_weight = 1 / (2 n_t)``. The intercepts
+    are not penalised. ``Omega`` is chosen by ``penalty``; see the
+    :ref:`User Guide <linear>` for every model's formula and the RMTL/MALSAR
+    correspondences.
+
+    Parameters
+    ----------
+    penalty : str or LinearPenalty, default="l21"
+        "lasso" (``||W||_1``), "l21" (``sum_j ||W_{j,:}||_2``), "trace"
+        (``||W||_*``), "graph" (``||W G||_F^2``, chain graph by default), "cmtl"
+        (clustered MTL), "dirty", "rmtfl", "sparse_low_rank", "robust_low_rank"
+        (``W = P + Q``), "none" (ridge only); or a penalty object of
+        :mod:`rkhsmtl.linear` carrying its settings (graph, clusters, ``beta``).
+    alpha : float, default=1.0
+        ``lambda_1``, the weight of ``Omega``.
+    l2 : float, default=0.0
+        ``lambda_2``, weight of the ridge term ``||W||_F^2`` (no 1/2). For "cmtl" it
+        is RMTL's ``Lam2`` inside the relaxation instead (see
+        :class:`ClusteredMTL`).
+    fit_intercept : bool, default=True
+        Fit unpenalised per-task intercepts.
+    max_iter : int, default=1000
+        Maximum number of FISTA iterations; a ``ConvergenceWarning`` names it when
+        reached.
+    tol : float, default=1e-6
+        Stop when the fixed-point residual ``L ||Z - prox(Z - grad / L)||`` is
+        below ``tol`` times the norm of the loss gradient at zero (and the relative
+        objective change is below ``tol``).
+    restart : {"gradient", "function", None}, default="gradient"
+        Adaptive momentum restart scheme.
+    warm_start : bool, default=False
+        Start from the previous solution when refitting with the same shapes.
+
+    Attributes
+    ----------
+    coef_ : array of shape (n_tasks, n_features)
+        ``W^T``: row ``t`` is task ``t``'s weight vector.
+    intercept_ : array of shape (n_tasks,)
+    coef_components_ : array of shape (2, n_tasks, n_features)
+        Decomposition models only: the two parts ``P^T`` and ``Q^T`` of ``coef_``.
+    task_relation_ : array of shape (n_tasks, n_tasks)
+        "cmtl" only: the learned task-relation matrix ``M``.
+    penalty_ : LinearPenalty
+        The penalty object used.
+    objective_history_ : array of shape (n_iter_,)
+        Objective after every iteration.
+    n_iter_ : int
+    n_tasks_ : int
+    solver_info_ : dict
+        ``converged``, ``kkt`` (relative residual at the solution), ``lipschitz``,
+        ``objective``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rkhsmtl.linear import MultiTaskLinearRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 5))
+    >>> Y = X[:, :2] @ rng.normal(size=(2, 3))
+    >>> Y[::4, 1] = np.nan
+    >>> model = MultiTaskLinearRegressor("l21", alpha=1.0).fit(X, Y)
+    >>> model.coef_.shape
+    (3, 5)
+    """
+
+    _datafit = SquaredLoss
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            Targets; NaN marks a missing label.
+        sample_weight : float or array-like of shape (n_samples,) or \
+                (n_samples, n_tasks), default=None
+            Non-negative weights of the squared errors.
+
+        Returns
+        -------
+        self : object
+        """
+        X, xp = validate_X_fit(self, X)
+        device = array_device(X)
+        Y, was_1d = validate_targets(y, X.shape[0], xp, device)
+        sample_weight = validate_sample_weight(sample_weight, Y, xp, device)
+        self._y_was_1d = was_1d
+        return self._fit_wide(X, Y, sample_weight, xp, device)
+
+    def predict(self, X):
+        """Predict every task.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Y_pred : array of shape (n_samples, n_tasks) (``(n_samples,)`` if fitted on a
+            1-D ``y``)
+        """
+        F, xp = self._decision(X, "predict")
+        return xp.reshape(F, (-1,)) if self._y_was_1d else F
+
+    def score(self, X, y, sample_weight=None):
+        """Mean over tasks of R^2 on the observed entries
+        (:func:`rkhsmtl.metrics.nan_r2_score`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
+                default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return nan_r2_score(y, self.predict(X), sample_weight=sample_weight)
+
+
+class MultiTaskLinearClassifier(ClassifierMixin, _MultiTaskLinearBase):
+    r"""Regularised linear multi-task binary classification (logistic loss).
+
+    One binary problem per task, ``P(y_t = classes_[t][1] | x) =
+    sigmoid(x^T w_t + b_t)``, with ``W`` and ``b`` minimising
+
+    .. math::
+
+        \sum_{i,t} s_{it} \log\big(1 + e^{-\tilde y_{it} (x_i^\top w_t + b_t)}\big)
+        + \alpha\, \Omega(W) + \lambda_2 \|W\|_F^2
+
+    over the observed entries, ``\tilde y = +1`` for the task's positive class
+    ``classes_[t][1]`` and ``-1`` for the other. Labels may be {0, 1}, {-1, +1},
+    bools or strings per task (RMTL requires {-1, +1} and silently mis-fits 0/1).
+    RMTL's per-task mean is ``sample_weight = 1 / n_t``.
+
+    Parameters
+    ----------
+    penalty, alpha, l2, fit_intercept, max_iter, tol, restart, warm_start
+        As in :class:`MultiTaskLinearRegressor`.
+
+    Attributes
+    ----------
+    coef_ : array of shape (n_tasks, n_features)
+    intercept_ : array of shape (n_tasks,)
+    classes_ : list of ndarray of shape (2,), or ndarray of shape (2,)
+        The sorted classes of every task (one array when fitted on a 1-D ``y``).
+    coef_components_, task_relation_, penalty_, objective_history_, n_iter_, \
+n_tasks_, solver_info_, n_features_in_, feature_names_in_
+        As in :class:`MultiTaskLinearRegressor`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rkhsmtl.linear import MultiTaskLinearClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(80, 4))
+    >>> Y = (X[:, :1] + 0.3 * rng.normal(size=(80, 3)) > 0).astype(int)
+    >>> clf = MultiTaskLinearClassifier("trace", alpha=0.5).fit(X, Y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    _datafit = LogisticLoss
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            Two classes per task (numbers, bools or strings); NaN, None or
+            ``pandas.NA`` marks a missing label.
+        sample_weight : float or array-like of shape (n_samples,) or \
+                (n_samples, n_tasks), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        X, xp = validate_X_fit(self, X)
+        device = array_device(X)
+        Y_pm, classes, was_1d = encode_binary_tasks(y)
+        if Y_pm.shape[0] != X.shape[0]:
+            raise ValueError(
+                "Found input variables with inconsistent numbers of samples: "
+                f"[{X.shape[0]}, {Y_pm.shape[0]}] (X has {X.shape[0]} rows, Y "
+                f"{Y_pm.shape[0]})."
+            )
+        Y = xp.astype(to_namespace(Y_pm, xp, device), X.dtype)
+        sample_weight = validate_sample_weight(sample_weight, Y, xp, device)
+        self._y_was_1d = was_1d
+        self._fit_wide(X, Y, sample_weight, xp, device)
+        self._numeric_classes = all(c.dtype.kind in "biuf" for c in classes)
+        self._classes_host = classes
+        if self._numeric_classes:
+            classes = [to_namespace(c, xp, device) for c in classes]
+        self.classes_ = classes[0] if was_1d else classes
+        return self
+
+    def decision_function(self, X):
+        """Scores ``x^T w_t + b_t`` (positive means the positive class).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : array of shape (n_samples, n_tasks) (``(n_samples,)`` if fitted on
+            a 1-D ``y``)
+        """
+        F, xp = self._decision(X, "decision_function")
+        return xp.reshape(F, (-1,)) if self._y_was_1d else F
+
+    def predict_proba(self, X):
+        """Probability of every task's positive class ``classes_[t][1]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : array of shape (n_samples, n_tasks)
+            When fitted on a 1-D ``y``, scikit-learn's binary layout
+            ``(n_samples, 2)`` (probabilities of ``classes_[0]`` and ``classes_[1]``).
+        """
+        F, xp = self._decision(X, "predict_proba")
+        proba = 1.0 / (1.0 + xp.exp(-F))
+        if self._y_was_1d:
+            return xp.concat([1.0 - proba, proba], axis=1)
+        return proba
+
+    def predict(self, X):
+        """Predicted label of every task.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : array of shape (n_samples, n_tasks) (``(n_samples,)`` if fitted on
+            a 1-D ``y``); in the namespace of ``X`` when the classes are numbers,
+            NumPy otherwise.
+        """
+        F, xp = self._decision(X, "predict")
+        device = array_device(F)
+        labels = decode_binary_tasks(to_numpy(F > 0), self._classes_host)
+        if self._y_was_1d:
+            labels = labels.ravel()
+        if self._numeric_classes:
+            return to_namespace(labels, xp, device)
+        return labels
+
+    def score(self, X, y, sample_weight=None):
+        """Mean over tasks of the accuracy on each task's observed labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
+                default=None
+
+        Returns
+        -------
+        score : float
+            Macro-averaged accuracy (:func:`rkhsmtl.metrics.accuracy_score`).
+        """
+        check_is_fitted(self)
+        pred = self.predict(X)
+        sw = None if sample_weight is None else to_numpy(sample_weight)
+        return float(accuracy_score(to_numpy(y) if hasattr(y, "__array_namespace__")
+                                    else y, to_numpy(pred), sample_weight=sw,
+                                    classes=self._classes_host))
