@@ -8,6 +8,7 @@ accelerated proximal gradient (FISTA with backtracking and adaptive restart).
 
 from ._datafits import LogisticLoss, SquaredLoss
 from ._estimators import MultiTaskLinearClassifier, MultiTaskLinearRegressor
+from ._path import alpha_max, linear_path, tasks_to_wide
 from ._penalties import (
     L21,
     ClusteredMTL,
@@ -38,4 +39,7 @@ __all__ = [
     "SparseLowRank",
     "SquaredLoss",
     "TraceNorm",
+    "alpha_max",
+    "linear_path",
+    "tasks_to_wide",
 ]
