@@ -197,6 +197,14 @@ def make_multitask_scorer(metric, *, average="macro", response_method=None,
         ``scorer(estimator, X, Y, sample_weight=None)``. Classification metrics
         binarise ``Y`` with the estimator's ``classes_`` (a list of per-task arrays
         of two classes, or one such array for an estimator fitted on a 1-D ``y``).
+        With scikit-learn's metadata routing enabled,
+        ``scorer.set_score_request(sample_weight=True)`` lets ``GridSearchCV`` and
+        ``cross_validate`` pass it the weights given in their ``params``.
+
+    Examples
+    --------
+    >>> from rkhsmtl.metrics import make_multitask_scorer
+    >>> scorer = make_multitask_scorer("mse", greater_is_better=False, per_task=True)
     """
     check_average(average)
     if isinstance(metric, str):
