@@ -1,0 +1,117 @@
+"""Per-task density ratios on a pool of examples, optionally cross-fitted."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils import check_random_state
+
+from .._backend import array_device, get_namespace, to_namespace, to_numpy
+from ._discriminative import TaskPosteriorRatio
+
+__all__ = ["is_task_ratio_estimator", "task_density_ratios", "task_folds"]
+
+
+def is_task_ratio_estimator(estimator):
+    """Whether ``estimator`` returns all tasks' ratios at once (``fit(Z, task)``)."""
+    return isinstance(estimator, TaskPosteriorRatio) or getattr(
+        estimator, "_rkhsmtl_task_ratio", False)
+
+
+def task_folds(task, n_tasks, cv, random_state):
+    """Fold of each row, stratified by task (each task spread round-robin).
+
+    Returns
+    -------
+    fold : ndarray of int, shape (n_samples,)
+    """
+    rng = check_random_state(random_state)
+    fold = np.empty(task.shape[0], dtype=int)
+    for t in range(n_tasks):
+        rows = np.flatnonzero(task == t)
+        fold[rows[rng.permutation(rows.size)]] = (rng.randint(cv) + np.arange(rows.size)) % cv
+    return fold
+
+
+def _fit_predict(weighting, Z_train, task_train, Z_eval, n_tasks, xp):
+    """Fit on the training pool, return ``(R_eval (n_eval, T), fitted model(s))``."""
+    if is_task_ratio_estimator(weighting):
+        model = clone(weighting).fit(Z_train, task_train, n_tasks=n_tasks)
+        return to_namespace(model.ratio(Z_eval), xp, array_device(Z_eval)), model
+    task_np = to_numpy(task_train)
+    models, columns = [], []
+    for t in range(n_tasks):
+        rows = xp.asarray(np.flatnonzero(task_np == t), device=array_device(Z_train))
+        model = clone(weighting).fit(xp.take(Z_train, rows, axis=0), Z_train)
+        columns.append(to_namespace(model.ratio(Z_eval), xp, array_device(Z_eval)))
+        models.append(model)
+    return xp.stack(columns, axis=1), models
+
+
+def task_density_ratios(Z, task, n_tasks, weighting, *, cv=None, random_state=None):
+    """Raw density ratios ``r_t(z_i)`` of every pooled example for every task.
+
+    Parameters
+    ----------
+    Z : array of shape (n_samples, n_features)
+        Features of the pooled examples (``x`` or ``(x, y)``).
+    task : ndarray of int, shape (n_samples,)
+        Task of each example.
+    n_tasks : int
+    weighting : estimator
+        Either a task-ratio estimator (`TaskPosteriorRatio`: ``fit(Z, task)``,
+        ``ratio(Z) -> (n, T)``) or a two-sample estimator (`ULSIF`, `RuLSIF`,
+        `KLIEP`, `ClassifierDensityRatio`), fitted per task with the task's
+        examples as numerator and the whole pool as denominator.
+    cv : int or None, default=None
+        ``None``: ratios of the training points from the model fitted on all of
+        them. An integer ``k >= 2``: cross-fitting, the ratios of fold ``k`` come
+        from a model fitted without fold ``k`` (folds stratified by task; every
+        task needs at least 2 examples).
+    random_state : int or None, default=None
+        Seeds the folds.
+
+    Returns
+    -------
+    R : array of shape (n_samples, n_tasks)
+        Raw (unnormalised) ratios, in the namespace of ``Z``.
+    models : list
+        The fitted model(s) per fold (one element when ``cv`` is None). Each is the
+        task-ratio estimator, or a list of ``n_tasks`` two-sample estimators.
+    fold : ndarray of int or None
+        Fold of each row.
+    """
+    xp = get_namespace(Z)
+    device = array_device(Z)
+    task = np.asarray(task, dtype=int)
+    counts = np.bincount(task, minlength=n_tasks)
+    if cv is None:
+        R, model = _fit_predict(weighting, Z, task, Z, n_tasks, xp)
+        return R, [model], None
+    if isinstance(cv, bool) or not isinstance(cv, numbers.Integral) or cv < 2:
+        raise ValueError(f"cv must be None or an integer >= 2, got {cv!r}.")
+    if np.any(counts < 2):
+        raise ValueError(
+            f"Cross-fitting the weights needs at least 2 examples per task; task(s) "
+            f"{np.flatnonzero(counts < 2).tolist()} have fewer. Use weighting_cv=None "
+            "or drop those tasks.")
+    fold = task_folds(task, n_tasks, int(cv), random_state)
+    blocks, order, models = [], [], []
+    for k in range(int(cv)):
+        test = np.flatnonzero(fold == k)
+        if test.size == 0:
+            continue
+        train = np.flatnonzero(fold != k)
+        R_k, model = _fit_predict(
+            weighting, xp.take(Z, xp.asarray(train, device=device), axis=0),
+            task[train], xp.take(Z, xp.asarray(test, device=device), axis=0),
+            n_tasks, xp)
+        blocks.append(xp.astype(R_k, xp.float64))
+        order.append(test)
+        models.append(model)
+    # Rows came fold by fold; put them back in the original order.
+    inverse = np.argsort(np.concatenate(order))
+    R = xp.take(xp.concat(blocks, axis=0), xp.asarray(inverse, device=device), axis=0)
+    return R, models, fold
