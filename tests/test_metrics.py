@@ -605,3 +605,26 @@ def test_scorer_sample_weight_through_metadata_routing():
                                             sample_weight=w[te])
                     for tr, te in cv.split(X)]
     np.testing.assert_allclose(result["test_score"], expected)
+
+
+def test_scorers_with_the_kernel_classifier():
+    from rkhsmtl.logistic import MultiTaskKernelClassifier
+
+    X, Y = _classification_problem(seed=4)
+    cv = KFold(3, shuffle=True, random_state=0)
+    model = MultiTaskKernelClassifier(kernel="linear")
+    search = GridSearchCV(model, {"alpha": [0.01, 1.0]}, cv=cv,
+                          scoring=mtm.get_scorer("macro_roc_auc")).fit(X, Y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    fitted = search.best_estimator_
+    assert mtm.get_scorer("macro_accuracy")(fitted, X, Y) == pytest.approx(
+        fitted.score(X, Y))
+    assert mtm.get_scorer("neg_micro_log_loss")(fitted, X, Y) == pytest.approx(
+        -mtm.log_loss(Y, fitted.predict_proba(X), average="micro"))
+    # Fitted on one task (1-D y): classes_ is one array of two classes.
+    y = Y[:, 0]
+    keep = _observed(y[:, None])[:, 0]
+    result = cross_validate(model, X[keep], y[keep].astype(str), cv=cv,
+                            scoring=mtm.make_multitask_scorer("roc_auc", per_task=True))
+    np.testing.assert_allclose(result["test_task_0"], result["test_score"])
+    assert (result["test_score"] > 0.5).all()
