@@ -4,9 +4,11 @@ Learn many related tasks at once with the kernel ``k(x, x') A``, where the
 task-structure matrix ``A`` says how tasks share information.
 """
 
+from .distribution_matching import DistributionMatchingMTL
 from .logistic import MultiTaskKernelClassifier
 from .ridge import MultiTaskKernelRidge
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["MultiTaskKernelClassifier", "MultiTaskKernelRidge", "__version__"]
+__all__ = ["DistributionMatchingMTL", "MultiTaskKernelClassifier", "MultiTaskKernelRidge",
+           "__version__"]

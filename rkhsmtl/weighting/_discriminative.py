@@ -23,7 +23,7 @@ from .._backend import array_device, get_namespace, to_namespace, to_numpy
 __all__ = ["ClassifierDensityRatio", "TaskPosteriorRatio"]
 
 
-def _make_classifier(classifier, kernel, n_components, gamma, C, random_state):
+def _make_classifier(classifier, kernel, n_components, gamma, C, random_state, n_samples):
     if classifier is not None:
         if not hasattr(classifier, "fit") or not hasattr(classifier, "predict_proba"):
             raise ValueError(
@@ -37,7 +37,7 @@ def _make_classifier(classifier, kernel, n_components, gamma, C, random_state):
         raise ValueError(f"kernel must be None or 'rbf', got {kernel!r}.")
     return make_pipeline(
         StandardScaler(),
-        Nystroem(kernel="rbf", gamma=gamma, n_components=n_components,
+        Nystroem(kernel="rbf", gamma=gamma, n_components=min(n_components, n_samples),
                  random_state=random_state),
         logistic)
 
@@ -76,7 +76,7 @@ class TaskPosteriorRatio(BaseEstimator):
     kernel : {None, "rbf"}, default=None
         Kernel option of the default classifier.
     n_components : int, default=100
-        Nystroem features (``kernel="rbf"``).
+        Nystroem features (``kernel="rbf"``; at most the number of examples).
     gamma : float or None, default=None
         RBF parameter (``None``: ``1 / n_features`` of the standardised features).
     C : float, default=1.0
@@ -145,7 +145,7 @@ class TaskPosteriorRatio(BaseEstimator):
             return self
         self.classifier_ = _make_classifier(self.classifier, self.kernel,
                                             self.n_components, self.gamma, self.C,
-                                            self.random_state)
+                                            self.random_state, Zh.shape[0])
         self.classifier_.fit(Zh, task)
         return self
 
@@ -240,7 +240,8 @@ class ClassifierDensityRatio(BaseEstimator):
                              "features.")
         self.classifier_ = _make_classifier(self.classifier, self.kernel,
                                             self.n_components, self.gamma, self.C,
-                                            self.random_state)
+                                            self.random_state,
+                                            Xn.shape[0] + Xd.shape[0])
         Z = np.vstack([Xn, Xd])
         labels = np.r_[np.ones(Xn.shape[0], dtype=int), np.zeros(Xd.shape[0], dtype=int)]
         self.classifier_.fit(Z, labels)

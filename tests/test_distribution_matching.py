@@ -1,0 +1,242 @@
+"""The distribution-matching meta-estimator (rkhsmtl.DistributionMatchingMTL)."""
+
+import numpy as np
+import pytest
+import sklearn
+from sklearn.kernel_ridge import KernelRidge
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from rkhsmtl import DistributionMatchingMTL, MultiTaskKernelClassifier, MultiTaskKernelRidge
+from rkhsmtl.weighting import RuLSIF, TaskPosteriorRatio, normalize_weights
+
+N_TASKS = 3
+
+
+def heterogeneous(seed=0, n=90, classification=False):
+    """One observed task per row; tasks with shifted inputs and slightly different f."""
+    rng = np.random.default_rng(seed)
+    task = np.arange(n) % N_TASKS
+    X = rng.normal(size=(n, 2)) + np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])[task]
+    f = np.sin(X[:, 0]) + 0.3 * task * X[:, 1]
+    Y = np.full((n, N_TASKS), np.nan)
+    if classification:
+        Y = np.full((n, N_TASKS), None, dtype=object)
+        Y[np.arange(n), task] = np.where(f + 0.3 * rng.normal(size=n) > 0.3, "yes", "no")
+    else:
+        Y[np.arange(n), task] = f + 0.1 * rng.normal(size=n)
+    return X, Y, task
+
+
+def complete_problem(model, X, Y, sample_weight=None):
+    """The complete weighted problem the meta-estimator claims to solve."""
+    rows, tasks = model.pool_index_, model.pool_task_
+    labels = np.asarray(Y, dtype=object if Y.dtype == object else float)[rows, tasks]
+    Y_complete = np.repeat(labels[:, None], model.n_tasks_, axis=1)
+    sw = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    return X[rows], Y_complete, model.weights_ * sw[rows][:, None]
+
+
+@pytest.mark.parametrize("structure", ["independent", "mean_regularized", "relation"])
+def test_equals_direct_weighted_solve(structure):
+    X, Y, _ = heterogeneous()
+    sw = np.random.default_rng(1).uniform(0.5, 2.0, X.shape[0])
+    inner = MultiTaskKernelRidge(alpha=0.3, gamma=0.5, task_structure=structure)
+    model = DistributionMatchingMTL(inner, random_state=0).fit(X, Y, sample_weight=sw)
+    Xp, Yc, W = complete_problem(model, X, Y, sw)
+    direct = MultiTaskKernelRidge(alpha=0.3, gamma=0.5, task_structure=structure).fit(
+        Xp, Yc, sample_weight=W)
+    np.testing.assert_allclose(model.estimator_.dual_coef_, direct.dual_coef_,
+                               rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(model.predict(X), direct.predict(X), rtol=1e-8, atol=1e-10)
+
+
+def test_each_task_is_weighted_kernel_ridge_on_the_whole_pool():
+    # Brute force, independent of rkhsmtl's solvers: task t is scikit-learn's
+    # KernelRidge on every pooled example with weights W[:, t].
+    X, Y, _ = heterogeneous()
+    model = DistributionMatchingMTL(MultiTaskKernelRidge(alpha=0.3, gamma=0.5),
+                                    random_state=0).fit(X, Y)
+    Xp, Yc, W = complete_problem(model, X, Y)
+    for t in range(N_TASKS):
+        ref = KernelRidge(alpha=0.3, kernel="rbf", gamma=0.5).fit(
+            Xp, Yc[:, t], sample_weight=W[:, t])
+        np.testing.assert_allclose(model.predict(X)[:, t], ref.predict(X), rtol=1e-8,
+                                   atol=1e-10)
+    # The per-task path with scikit-learn's estimator gives the same model.
+    per_task = DistributionMatchingMTL(KernelRidge(alpha=0.3, kernel="rbf", gamma=0.5),
+                                       random_state=0).fit(X, Y)
+    assert per_task.estimators_ is not None and len(per_task.estimators_) == N_TASKS
+    np.testing.assert_allclose(per_task.predict(X), model.predict(X), rtol=1e-8,
+                               atol=1e-10)
+
+
+def test_weights_are_normalised_cross_fitted_task_posteriors():
+    X, Y, task = heterogeneous()
+    model = DistributionMatchingMTL(features="covariate", weighting_cv=None).fit(X, Y)
+    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    expected = normalize_weights(np.asarray(TaskPosteriorRatio().fit(Z, task).ratio(Z)))
+    np.testing.assert_allclose(model.weights_, expected, rtol=1e-10)
+    np.testing.assert_allclose(model.weights_.mean(axis=0), 1.0)
+    crossfit = DistributionMatchingMTL(features="covariate", random_state=0).fit(X, Y)
+    assert crossfit.folds_ is not None and len(crossfit.ratio_models_) == 5
+    np.testing.assert_allclose(crossfit.weights_.mean(axis=0), 1.0)
+    assert not np.allclose(crossfit.weights_, model.weights_)
+    # Own-task examples weigh more than the other tasks' for that task.
+    for t in range(N_TASKS):
+        assert crossfit.weights_[task == t, t].mean() > crossfit.weights_[task != t, t].mean()
+    ess = crossfit.effective_sample_size_
+    assert ess.shape == (N_TASKS,) and np.all((1 <= ess) & (ess <= X.shape[0]))
+
+
+def test_joint_features_see_the_labels():
+    # Same input distribution for both tasks, shifted labels: only joint (x, y)
+    # ratios can tell the tasks apart.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 1))
+    task = np.arange(120) % 2
+    Y = np.full((120, 2), np.nan)
+    Y[np.arange(120), task] = X[:, 0] + np.where(task == 0, 1.0, -1.0)
+    joint = DistributionMatchingMTL(random_state=0).fit(X, Y)
+    covariate = DistributionMatchingMTL(features="covariate", random_state=0).fit(X, Y)
+    own = joint.weights_[np.arange(120), task].mean()
+    assert own > 1.5
+    assert covariate.weights_[np.arange(120), task].mean() < 1.2
+    # Tempering 0 gives unit weights, i.e. every task trained on the pool.
+    flat = DistributionMatchingMTL(tempering=0.0, random_state=0).fit(X, Y)
+    np.testing.assert_allclose(flat.weights_, 1.0)
+
+
+def test_unit_weights_equal_pooling():
+    X, Y, _ = heterogeneous()
+    model = DistributionMatchingMTL(MultiTaskKernelRidge(alpha=0.3), weighting="none")
+    model.fit(X, Y)
+    np.testing.assert_allclose(model.weights_, 1.0)
+    np.testing.assert_allclose(model.effective_sample_size_, X.shape[0])
+    pooled = MultiTaskKernelRidge(alpha=0.3).fit(X, np.nanmax(Y, axis=1))
+    np.testing.assert_allclose(model.predict(X), np.repeat(pooled.predict(X)[:, None],
+                                                           N_TASKS, axis=1), rtol=1e-8)
+
+
+@pytest.mark.parametrize("weighting", ["ulsif", "kliep", RuLSIF(alpha=0.1),
+                                       "kernel_logistic", LogisticRegression(C=10.0)],
+                         ids=["ulsif", "kliep", "rulsif", "kernel_logistic", "classifier"])
+def test_other_weightings(weighting):
+    X, Y, task = heterogeneous(n=60)
+    model = DistributionMatchingMTL(weighting=weighting, weighting_cv=2,
+                                    random_state=0).fit(X, Y)
+    np.testing.assert_allclose(model.weights_.mean(axis=0), 1.0)
+    assert np.all(model.weights_ >= 0)
+    assert model.predict(X).shape == (60, N_TASKS)
+
+
+def test_classifier_joint_fit_and_per_task():
+    X, Y, _ = heterogeneous(classification=True)
+    inner = MultiTaskKernelClassifier(alpha=0.1)
+    model = DistributionMatchingMTL(inner, random_state=0).fit(X, Y)
+    Xp, Yc, W = complete_problem(model, X, Y)
+    direct = MultiTaskKernelClassifier(alpha=0.1).fit(Xp, Yc, sample_weight=W)
+    np.testing.assert_allclose(model.predict_proba(X), direct.predict_proba(X),
+                               rtol=1e-8, atol=1e-10)
+    assert model.predict(X).shape == (X.shape[0], N_TASKS)
+    assert sklearn.base.is_classifier(model)
+    assert 0.5 < model.score(X, Y) <= 1.0
+    # Per task with a scikit-learn classifier taking sample_weight.
+    per_task = DistributionMatchingMTL(LogisticRegression(), random_state=0).fit(X, Y)
+    proba = per_task.predict_proba(X)
+    assert proba.shape == (X.shape[0], N_TASKS)
+    for t, est in enumerate(per_task.estimators_):
+        used = W[:, t] > 0
+        ref = LogisticRegression().fit(Xp[used], Yc[used, t], sample_weight=W[used, t])
+        np.testing.assert_allclose(proba[:, t], ref.predict_proba(X)[:, 1], rtol=1e-6)
+        assert list(est.classes_) == ["no", "yes"]
+    assert set(np.unique(per_task.predict(X))) <= {"no", "yes"}
+
+
+def test_rows_with_several_labels_enter_the_pool_once_per_label():
+    X, Y, _ = heterogeneous(n=30)
+    Y[0, 1] = 0.5  # row 0 (task 0) also labelled for task 1
+    model = DistributionMatchingMTL(random_state=0).fit(X, Y)
+    assert model.weights_.shape == (31, N_TASKS)
+    np.testing.assert_array_equal(model.pool_index_[:2], [0, 0])
+    np.testing.assert_array_equal(model.pool_task_[:2], [0, 1])
+    Y[3] = np.nan
+    with pytest.raises(ValueError, match="no observed label"):
+        DistributionMatchingMTL().fit(X, Y)
+
+
+def test_pipeline_and_grid_search_compute_weights_inside_fit():
+    X, Y, _ = heterogeneous()
+    pipe = make_pipeline(StandardScaler(), DistributionMatchingMTL(random_state=0))
+    grid = GridSearchCV(pipe, {"distributionmatchingmtl__estimator": [
+        MultiTaskKernelRidge(alpha=a) for a in (0.1, 1.0)]}, cv=KFold(3))
+    grid.fit(X, Y)
+    assert np.all(np.isfinite(grid.cv_results_["mean_test_score"]))
+    best = grid.best_estimator_[-1]
+    assert best.weights_.shape == (X.shape[0], N_TASKS)
+    assert grid.predict(X).shape == (X.shape[0], N_TASKS)
+
+
+def test_metadata_routing_of_user_sample_weight():
+    X, Y, _ = heterogeneous()
+    sw = np.random.default_rng(3).uniform(0.5, 2.0, X.shape[0])
+    reference = DistributionMatchingMTL(random_state=0).fit(X, Y, sample_weight=sw)
+    with sklearn.config_context(enable_metadata_routing=True):
+        meta = (DistributionMatchingMTL(random_state=0)
+                .set_fit_request(sample_weight=True).set_score_request(sample_weight=False))
+        grid = GridSearchCV(meta, {"tempering": [1.0]}, cv=KFold(2)).fit(
+            X, Y, sample_weight=sw)
+        np.testing.assert_allclose(grid.best_estimator_.predict(X), reference.predict(X),
+                                   rtol=1e-10)
+        unset = GridSearchCV(DistributionMatchingMTL().set_score_request(sample_weight=False),
+                             {"tempering": [1.0]}, cv=KFold(2))
+        with pytest.raises(ValueError, match="sample_weight"):
+            unset.fit(X, Y, sample_weight=sw)
+    unweighted = DistributionMatchingMTL(random_state=0).fit(X, Y)
+    assert not np.allclose(unweighted.predict(X), reference.predict(X))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"features": "x"}, "features"), ({"per_task": "yes"}, "per_task"),
+    ({"weighting": "magic"}, "weighting"), ({"label_scale": 0}, "label_scale"),
+    ({"weighting_cv": 1}, "cv"), ({"clip": 0.5}, "clip"),
+])
+def test_bad_parameters(kwargs, match):
+    X, Y, _ = heterogeneous(n=30)
+    with pytest.raises(ValueError, match=match):
+        DistributionMatchingMTL(**kwargs).fit(X, Y)
+
+
+def test_one_task_and_bad_weights():
+    X, Y, _ = heterogeneous(n=30)
+    y = np.nanmax(Y, axis=1)
+    model = DistributionMatchingMTL(MultiTaskKernelRidge(alpha=0.3)).fit(X, y)
+    np.testing.assert_allclose(model.predict(X),
+                               MultiTaskKernelRidge(alpha=0.3).fit(X, y).predict(X))
+    with pytest.raises(ValueError, match="sample_weight"):
+        DistributionMatchingMTL().fit(X, Y, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="non-negative"):
+        DistributionMatchingMTL().fit(X, Y, sample_weight=-np.ones(30))
+
+
+_EXPECTED_FAILURES = {
+    "check_classifier_multioutput": (
+        "classes_ is a list with one array per task (as for MultiTaskKernelClassifier "
+        "and sklearn's MultiOutputClassifier); the check indexes it as one shared array."
+    ),
+}
+
+
+def _expected_failed_checks(estimator):
+    return _EXPECTED_FAILURES if sklearn.base.is_classifier(estimator) else {}
+
+
+@parametrize_with_checks(
+    [DistributionMatchingMTL(weighting_cv=2, random_state=0),
+     DistributionMatchingMTL(LogisticRegression(), weighting_cv=2, random_state=0)],
+    expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
