@@ -628,3 +628,19 @@ def test_scorers_with_the_kernel_classifier():
                             scoring=mtm.make_multitask_scorer("roc_auc", per_task=True))
     np.testing.assert_allclose(result["test_task_0"], result["test_score"])
     assert (result["test_score"] > 0.5).all()
+
+
+def test_scorer_sign_is_inferred_for_named_losses():
+    from rkhsmtl.metrics import get_scorer, make_multitask_scorer
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 2))
+    Y = X @ rng.normal(size=(2, 2))
+    from rkhsmtl import MultiTaskKernelRidge
+
+    model = MultiTaskKernelRidge(alpha=1.0).fit(X, Y)
+    inferred = make_multitask_scorer("mse")(model, X, Y)
+    assert inferred < 0
+    assert inferred == get_scorer("neg_macro_mse")(model, X, Y)
+    assert make_multitask_scorer("mse", greater_is_better=True)(model, X, Y) == -inferred
+    assert make_multitask_scorer("r2")(model, X, Y) > 0

@@ -155,8 +155,12 @@ class MultiTaskScorer:
         return scores
 
 
+# Named metrics that are losses (smaller is better).
+_LOSSES = ("log_loss", "mse", "nmse")
+
+
 def make_multitask_scorer(metric, *, average="macro", response_method=None,
-                          greater_is_better=True, per_task=False, **kwargs):
+                          greater_is_better=None, per_task=False, **kwargs):
     """Make a scorer from a NaN-aware multi-task metric.
 
     Parameters
@@ -178,11 +182,12 @@ def make_multitask_scorer(metric, *, average="macro", response_method=None,
         tried in order. By default, the metric's own: ``"predict"`` for labels and
         regression, ``("decision_function", "predict_proba")`` for ``"roc_auc"``,
         ``"predict_proba"`` for ``"log_loss"``. Required for a callable metric.
-    greater_is_better : bool, default=True
+    greater_is_better : bool or None, default=None
         Whether the metric is a score (``True``) or a loss (``False``); a loss is
         negated so that the scorer is greater for better models, as in
-        :func:`sklearn.metrics.make_scorer`. Losses here are ``"log_loss"``,
-        ``"mse"`` and ``"nmse"``: pass ``greater_is_better=False`` for them.
+        :func:`sklearn.metrics.make_scorer`. None means ``False`` for the losses
+        named here (``"log_loss"``, ``"mse"``, ``"nmse"``) and ``True`` otherwise
+        (a callable metric is then taken to be a score).
     per_task : bool, default=False
         Return ``{"task_0": v0, ..., "task_{T-1}": v_{T-1}, "score": aggregate}``
         (the per-task values are NaN where undefined and carry the same sign as
@@ -207,6 +212,8 @@ def make_multitask_scorer(metric, *, average="macro", response_method=None,
     >>> scorer = make_multitask_scorer("mse", greater_is_better=False, per_task=True)
     """
     check_average(average)
+    if greater_is_better is None:
+        greater_is_better = metric not in _LOSSES if isinstance(metric, str) else True
     if isinstance(metric, str):
         if metric not in _METRICS:
             raise ValueError(
