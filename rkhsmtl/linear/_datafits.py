@@ -32,7 +32,7 @@ class SquaredLoss:
         R = omega * (F - Y)
         return xp.sum(R * (F - Y)), 2.0 * R
 
-    def bregman(self, F_new, F_old, value_new, value_old, grad_old, omega, xp):
+    def bregman(self, F_new, F_old, Y, omega, xp):
         """``loss(F_new) - loss(F_old) - <grad, F_new - F_old>``, exactly."""
         D = F_new - F_old
         return xp.sum(omega * D * D)
@@ -59,8 +59,23 @@ class LogisticLoss:
         sig = xp.exp(-xp.logaddexp(xp.zeros_like(F), margin))
         return xp.sum(omega * loss), -omega * Y * sig
 
-    def bregman(self, F_new, F_old, value_new, value_old, grad_old, omega, xp):
-        return value_new - value_old - xp.sum(grad_old * (F_new - F_old))
+    def bregman(self, F_new, F_old, Y, omega, xp):
+        """``loss(F_new) - loss(F_old) - <grad, F_new - F_old>`` entry by entry.
+
+        The difference of two totals loses everything to rounding once the step is
+        small (and the line search would then grow ``L`` for nothing); per entry,
+        small margin changes use the fourth-order Taylor expansion instead.
+        """
+        zeros = xp.zeros_like(F_old)
+        m0 = Y * F_old
+        d = Y * (F_new - F_old)
+        p = xp.exp(-xp.logaddexp(zeros, m0))  # sigma(-m0) = -loss'(m0)
+        q = p * (1.0 - p)
+        r = 1.0 - 2.0 * p
+        exact = xp.logaddexp(zeros, -(m0 + d)) - xp.logaddexp(zeros, -m0) + p * d
+        taylor = d * d * (0.5 * q - d * q * r / 6.0
+                          + d * d * (q * r * r - 2.0 * q * q) / 24.0)
+        return xp.sum(omega * xp.where(xp.abs(d) < 1e-3, taylor, exact))
 
     def intercept_at_zero(self, Y, omega, xp):
         pos = xp.sum(omega * xp.astype(Y > 0, omega.dtype), axis=0)

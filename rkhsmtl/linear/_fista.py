@@ -41,7 +41,7 @@ from .._backend import array_device
 
 __all__ = ["fista", "loss_alpha_max", "prepare_data", "kkt_residual", "objective"]
 
-_SHRINK = 0.8
+_SHRINK = 0.95
 _GROW = 2.0
 _MAX_BACKTRACK = 60
 
@@ -280,7 +280,7 @@ def fista(X, Yf, omega, datafit, penalty, alpha, l2, xp, *, fit_intercept=True,
             # f(Zn) - f(S) - <grad f(S), Zn - S>, part by part: the data part in
             # terms of F (exact for squares), the ridge part exactly.
             dW = Wn - WS
-            bregman = float(datafit.bregman(Fn, FS, dn, dS, gF, omega, xp))
+            bregman = float(datafit.bregman(Fn, FS, Yf, omega, xp))
             if gpS is not None:
                 bregman += float(pn - pS) - float(xp.sum(gpS * dW))
             if l2 and penalty.adds_ridge:
