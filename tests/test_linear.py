@@ -1,0 +1,319 @@
+"""rkhsmtl.linear estimators: scikit-learn parity where the models coincide, RMTL
+conventions, labels, missing entries and weights, paths, errors, array API."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Lasso as SkLasso
+from sklearn.linear_model import LogisticRegression, MultiTaskLasso
+from sklearn.model_selection import GridSearchCV, KFold
+
+from rkhsmtl.linear import (
+    ClusteredMTL,
+    Dirty,
+    GraphPenalty,
+    MultiTaskLinearClassifier,
+    MultiTaskLinearRegressor,
+    SparseLowRank,
+    alpha_max,
+    linear_path,
+    tasks_to_wide,
+)
+
+
+def _regression(n=50, d=6, T=3, seed=0, missing=0.0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) + 1.0
+    W = rng.standard_normal((d, T))
+    W[3:] = 0
+    Y = X @ W + rng.standard_normal(T) + 0.3 * rng.standard_normal((n, T))
+    if missing:
+        Y[rng.random((n, T)) < missing] = np.nan
+    return X, Y
+
+
+def _labels(n=60, d=4, T=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    S = X @ rng.standard_normal((d, T)) + 0.8 * rng.standard_normal((n, T))
+    return X, (S > 0).astype(int)
+
+
+# ------------------------------------------------------------- scikit-learn parity
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_lasso_one_task_equals_sklearn_lasso(fit_intercept):
+    X, Y = _regression(T=1)
+    n = X.shape[0]
+    alpha = 8.0
+    ours = MultiTaskLinearRegressor("lasso", alpha=alpha, fit_intercept=fit_intercept,
+                                    tol=1e-10, max_iter=20000).fit(X, Y[:, 0])
+    # sum (y - f)^2 + alpha |w|_1 = 2n [ (1/2n) sum (y - f)^2 + alpha/(2n) |w|_1 ]
+    ref = SkLasso(alpha=alpha / (2 * n), fit_intercept=fit_intercept, tol=1e-14,
+                  max_iter=100000).fit(X, Y[:, 0])
+    np.testing.assert_allclose(ours.coef_[0], ref.coef_, atol=1e-7)
+    np.testing.assert_allclose(ours.intercept_[0], ref.intercept_, atol=1e-7)
+    assert ours.predict(X).shape == (n,)
+    assert np.any(ours.coef_ == 0) and np.any(ours.coef_ != 0)
+
+
+def test_l21_equals_sklearn_multitask_lasso():
+    X, Y = _regression(T=4, seed=1)
+    n = X.shape[0]
+    alpha = 60.0
+    ours = MultiTaskLinearRegressor("l21", alpha=alpha, fit_intercept=False, tol=1e-11,
+                                    max_iter=20000).fit(X, Y)
+    ref = MultiTaskLasso(alpha=alpha / (2 * n), fit_intercept=False, tol=1e-14,
+                         max_iter=100000).fit(X, Y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-7)
+    assert np.any(np.all(ours.coef_ == 0, axis=0))  # whole features removed
+
+
+def test_ridge_logistic_equals_logistic_regression_per_task():
+    X, Y = _labels(seed=2)
+    Y = Y.astype(float)
+    Y[::5, 1] = np.nan
+    l2 = 0.7
+    clf = MultiTaskLinearClassifier("none", alpha=0.0, l2=l2, tol=1e-11,
+                                    max_iter=20000).fit(X, Y)
+    for t in range(Y.shape[1]):
+        obs = ~np.isnan(Y[:, t])
+        # sum log-loss + l2 ||w||^2  =  (1 / 2 l2) * [C sum log-loss + 1/2 ||w||^2]
+        ref = LogisticRegression(C=1 / (2 * l2), tol=1e-12, max_iter=10000).fit(
+            X[obs], Y[obs, t])
+        np.testing.assert_allclose(clf.coef_[t], ref.coef_[0], atol=1e-6)
+        np.testing.assert_allclose(clf.intercept_[t], ref.intercept_[0], atol=1e-6)
+
+
+# ---------------------------------------------------------------- RMTL conventions
+def test_rmtl_normalisation_through_sample_weight():
+    """RMTL's least squares is sum_t (1 / 2 n_t) sum_i (y - f)^2: weights 1/(2 n_t).
+    The minimised objective equals RMTL's formula evaluated independently."""
+    rng = np.random.default_rng(3)
+    sizes = [12, 20, 31]
+    X_list = [rng.standard_normal((m, 5)) for m in sizes]
+    y_list = [x @ rng.standard_normal(5) + 1.0 for x in X_list]
+    X, Y = tasks_to_wide(X_list, y_list)
+    assert Y.shape == (sum(sizes), 3) and np.sum(~np.isnan(Y)) == sum(sizes)
+    n_t = np.sum(~np.isnan(Y), axis=0)
+    sw = np.broadcast_to(1.0 / (2 * n_t), Y.shape)
+    lam1, lam2 = 0.1, 0.05
+    model = MultiTaskLinearRegressor("trace", alpha=lam1, l2=lam2, tol=1e-10,
+                                     max_iter=20000).fit(X, Y, sample_weight=sw)
+    W, c = model.coef_.T, model.intercept_
+    rmtl = sum(np.mean((y - x @ W[:, t] - c[t]) ** 2) / 2
+               for t, (x, y) in enumerate(zip(X_list, y_list, strict=True)))
+    rmtl += lam1 * np.linalg.svd(W, compute_uv=False).sum() + lam2 * np.sum(W ** 2)
+    assert model.objective_history_[-1] == pytest.approx(rmtl, rel=1e-12)
+
+
+def test_cmtl_parametrisation_and_relation():
+    X, Y = _regression(T=5, seed=4)
+    lam1, lam2, k = 2.0, 0.5, 2
+    model = MultiTaskLinearRegressor(ClusteredMTL(n_clusters=k), alpha=lam1, l2=lam2,
+                                     tol=1e-10, max_iter=20000).fit(X, Y)
+    M = model.task_relation_
+    eta, c = lam2 / lam1, lam1 * (lam2 / lam1) * (1 + lam2 / lam1)
+    W = model.coef_.T
+    R = Y - model.predict(X)
+    value = np.sum(R ** 2) + c * np.trace(W @ np.linalg.inv(eta * np.eye(5) + M) @ W.T)
+    assert model.objective_history_[-1] == pytest.approx(value, rel=1e-10)
+    with pytest.raises(ValueError, match="l2 > 0"):
+        MultiTaskLinearRegressor("cmtl", alpha=1.0, l2=0.0).fit(X, Y)
+    with pytest.raises(ValueError, match="n_clusters"):
+        MultiTaskLinearRegressor(ClusteredMTL(9), alpha=1.0, l2=1.0).fit(X, Y)
+
+
+# ------------------------------------------------------------------------ labels
+def test_label_encodings_give_the_same_model():
+    """RMTL silently mis-fits 0/1 labels; here {0,1}, {-1,+1}, bools and strings
+    are the same problem."""
+    X, Y01 = _labels(seed=5)
+    fits = []
+    for Y in (Y01, 2 * Y01 - 1, Y01.astype(bool),
+              np.where(Y01 == 1, "yes", "no").astype(object)):
+        clf = MultiTaskLinearClassifier("l21", alpha=1.0, tol=1e-10,
+                                        max_iter=20000).fit(X, Y)
+        fits.append(clf)
+        pred = clf.predict(X)
+        assert pred.shape == Y.shape
+        assert set(np.unique(pred).tolist()) <= set(np.unique(Y).tolist())
+        assert clf.score(X, Y) > 0.7
+    for clf in fits[1:]:
+        np.testing.assert_allclose(clf.coef_, fits[0].coef_, atol=1e-9)
+    assert [c.tolist() for c in fits[3].classes_] == [["no", "yes"]] * 3
+    proba = fits[0].predict_proba(X)
+    np.testing.assert_allclose(proba, 1 / (1 + np.exp(-fits[0].decision_function(X))))
+    # The positive class is classes_[t][1]: probability > 1/2 where predicted so.
+    np.testing.assert_array_equal(proba > 0.5, fits[0].predict(X) == 1)
+
+
+def test_classifier_one_task_and_score_ignores_missing():
+    X, Y = _labels(T=2, seed=6)
+    clf = MultiTaskLinearClassifier("lasso", alpha=0.5).fit(X, Y[:, 0])
+    assert clf.predict_proba(X).shape == (X.shape[0], 2)
+    assert clf.classes_.tolist() == [0, 1]
+    Ym = Y.astype(float)
+    Ym[:20, 1] = np.nan
+    clf2 = MultiTaskLinearClassifier("lasso", alpha=0.5).fit(X, Y)
+    pred = clf2.predict(X)
+    acc = np.mean([np.mean(pred[~np.isnan(Ym[:, t]), t] == Ym[~np.isnan(Ym[:, t]), t])
+                   for t in range(2)])
+    assert clf2.score(X, Ym) == pytest.approx(acc)
+
+
+# --------------------------------------------------------- missing labels, weights
+@pytest.mark.parametrize("penalty", ["l21", "trace", "dirty", GraphPenalty("mean")])
+def test_missing_entries_equal_zero_weights(penalty):
+    X, Y = _regression(T=3, seed=7, missing=0.3)
+    kw = dict(alpha=3.0, l2=0.1, tol=1e-10, max_iter=20000)
+    a = MultiTaskLinearRegressor(penalty, **kw).fit(X, Y)
+    filled = np.where(np.isnan(Y), 1e3, Y)  # any value: weight zero must ignore it
+    sw = (~np.isnan(Y)).astype(float)
+    b = MultiTaskLinearRegressor(penalty, **kw).fit(X, filled, sample_weight=sw)
+    np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-7)
+    np.testing.assert_allclose(a.intercept_, b.intercept_, atol=1e-7)
+
+
+def test_integer_weights_equal_repeated_rows():
+    X, Y = _regression(T=3, seed=8, missing=0.2)
+    rng = np.random.default_rng(0)
+    reps = rng.integers(1, 4, size=(X.shape[0], 3))
+    kw = dict(alpha=2.0, tol=1e-11, max_iter=20000)
+    a = MultiTaskLinearRegressor("lasso", **kw).fit(X, Y, sample_weight=reps.astype(float))
+    # Repeat each row max(reps) times, masking the task where the copy is extra.
+    rows, Ys = [], []
+    for i in range(X.shape[0]):
+        for r in range(reps[i].max()):
+            rows.append(X[i])
+            Ys.append(np.where(r < reps[i], Y[i], np.nan))
+    Yr = np.array(Ys)
+    keep = ~np.all(np.isnan(Yr), axis=1)
+    b = MultiTaskLinearRegressor("lasso", **kw).fit(np.array(rows)[keep], Yr[keep])
+    np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-7)
+
+
+# ------------------------------------------------------------ paths and alpha_max
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("penalty", ["lasso", "l21", "trace", "rmtfl"])
+def test_alpha_max_is_the_smallest_zero_solution(loss, penalty):
+    X, Y = _regression(T=3, seed=9, missing=0.2) if loss == "squared" else _labels(seed=9)
+    top = alpha_max(X, Y, penalty=penalty, loss=loss)
+    Est = MultiTaskLinearRegressor if loss == "squared" else MultiTaskLinearClassifier
+    above = Est(penalty, alpha=top * (1 + 1e-6), tol=1e-10).fit(X, Y)
+    below = Est(penalty, alpha=top * 0.97, tol=1e-10).fit(X, Y)
+    assert np.all(above.coef_ == 0)
+    assert np.any(below.coef_ != 0)
+
+
+def test_path_returns_every_solution_equal_to_single_fits():
+    X, Y = _regression(T=3, seed=10, missing=0.2)
+    alphas, coefs, intercepts, info = linear_path(X, Y, penalty="l21", n_alphas=6,
+                                                  l2=0.1, tol=1e-10, max_iter=20000)
+    assert np.all(np.diff(alphas) < 0)
+    assert alphas[0] == pytest.approx(alpha_max(X, Y, penalty="l21"))
+    assert coefs.shape == (6, 3, X.shape[1]) and intercepts.shape == (6, 3)
+    assert np.all(coefs[0] == 0)
+    for i in (1, 3, 5):
+        single = MultiTaskLinearRegressor("l21", alpha=alphas[i], l2=0.1, tol=1e-10,
+                                          max_iter=20000).fit(X, Y)
+        np.testing.assert_allclose(coefs[i], single.coef_, atol=1e-6)
+        np.testing.assert_allclose(intercepts[i], single.intercept_, atol=1e-6)
+    _, _, _, info2 = linear_path(X, Y, penalty=SparseLowRank(0.5), alphas=[3.0, 1.0])
+    assert info2[0]["components"].shape == (2, 3, X.shape[1])
+    with pytest.raises(ValueError, match="alpha_max"):
+        linear_path(X, Y, penalty="graph")
+
+
+def test_warm_start_and_history():
+    X, Y = _regression(T=3, seed=11)
+    model = MultiTaskLinearRegressor("trace", alpha=5.0, tol=1e-9, warm_start=True)
+    model.fit(X, Y)
+    first = model.n_iter_
+    assert model.objective_history_.shape == (first,)
+    model.fit(X, Y)
+    assert model.n_iter_ < first
+
+
+def test_convergence_warning_names_max_iter():
+    X, Y = _regression(T=3, seed=12)
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        MultiTaskLinearRegressor("lasso", alpha=1.0, max_iter=2, tol=1e-12).fit(X, Y)
+
+
+@pytest.mark.parametrize("params,match", [
+    (dict(penalty="nope"), "penalty must be one of"),
+    (dict(alpha=-1.0), "alpha"),
+    (dict(l2=np.inf), "l2"),
+    (dict(max_iter=0), "max_iter"),
+    (dict(tol=-1.0), "tol"),
+    (dict(restart="sometimes"), "restart"),
+    (dict(penalty=Dirty(shared="l2")), "shared"),
+    (dict(penalty=Dirty(beta=0.0)), "beta"),
+    (dict(penalty=GraphPenalty([(0, 0)])), "Edge"),
+    (dict(penalty=GraphPenalty(np.ones((2, 2)))), "shape"),
+])
+def test_bad_parameters_raise(params, match):
+    X, Y = _regression(T=3, seed=13)
+    with pytest.raises(ValueError, match=match):
+        MultiTaskLinearRegressor(**params).fit(X, Y)
+
+
+def test_grid_search_tunes_alpha_l2_and_penalty_settings():
+    X, Y = _regression(T=3, seed=14, missing=0.1)
+    grid = GridSearchCV(
+        MultiTaskLinearRegressor(Dirty(), tol=1e-5),
+        {"alpha": [0.5, 5.0], "l2": [0.0, 1.0], "penalty__beta": [0.5, 2.0]},
+        cv=KFold(3, shuffle=True, random_state=0)).fit(X, Y)
+    assert set(grid.best_params_) == {"alpha", "l2", "penalty__beta"}
+    assert np.isfinite(grid.best_score_)
+    assert clone(grid.best_estimator_).get_params()["penalty__beta"] in (0.5, 2.0)
+
+
+def test_tasks_to_wide_errors():
+    with pytest.raises(ValueError, match="equal length"):
+        tasks_to_wide([np.ones((2, 2))], [])
+    with pytest.raises(ValueError, match="same number of columns"):
+        tasks_to_wide([np.ones((2, 2)), np.ones((2, 3))], [np.ones(2), np.ones(2)])
+
+
+# ------------------------------------------------------------------- array API
+xps = pytest.importorskip("array_api_strict")
+
+
+@pytest.mark.parametrize("device", [xps.Device("CPU_DEVICE"), xps.Device("device1")],
+                         ids=str)
+@pytest.mark.parametrize("penalty", ["lasso", "trace", "dirty", ClusteredMTL(2),
+                                     GraphPenalty("chain")])
+def test_array_api_strict_matches_numpy(device, penalty):
+    X, Y = _regression(n=30, d=4, T=3, seed=15, missing=0.2)
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, Y.shape)
+    kw = dict(alpha=1.0, l2=0.5, tol=1e-10, max_iter=5000)
+    ref = MultiTaskLinearRegressor(penalty, **kw).fit(X, Y, sample_weight=sw)
+    Xs, Ys, Ws = (xps.asarray(a, device=device) for a in (X, Y, sw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = MultiTaskLinearRegressor(penalty, **kw).fit(Xs, Ys, sample_weight=Ws)
+    for name in ("coef_", "intercept_", "objective_history_"):
+        value = getattr(model, name)
+        assert type(value).__module__.startswith("array_api_strict"), name
+        assert value.device == device, name
+    pred = model.predict(Xs)
+    assert pred.device == device
+    coef = np.asarray(xps.asarray(model.coef_, device=xps.Device("CPU_DEVICE")))
+    np.testing.assert_allclose(coef, ref.coef_, atol=1e-8)
+
+
+@pytest.mark.parametrize("device", [xps.Device("CPU_DEVICE"), xps.Device("device1")],
+                         ids=str)
+def test_array_api_strict_classifier(device):
+    X, Y = _labels(seed=16)
+    ref = MultiTaskLinearClassifier("l21", alpha=0.5, tol=1e-10).fit(X, Y)
+    model = MultiTaskLinearClassifier("l21", alpha=0.5, tol=1e-10).fit(
+        xps.asarray(X, device=device), xps.asarray(Y, device=device))
+    proba = model.predict_proba(xps.asarray(X, device=device))
+    assert proba.device == device
+    coef = np.asarray(xps.asarray(model.coef_, device=xps.Device("CPU_DEVICE")))
+    np.testing.assert_allclose(coef, ref.coef_, atol=1e-8)
