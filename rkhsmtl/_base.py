@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import numbers
 
-from ._backend import array_device, resolve_compute_namespace, to_namespace
+from ._backend import (
+    array_device,
+    get_namespace,
+    resolve_compute_namespace,
+    to_namespace,
+    to_numpy,
+)
+from ._labels import decode_binary_tasks
 from ._validation import validate_X_predict
 from .kernels import KERNELS, PairwiseKernel
 
-__all__ = ["SeparableKernelMixin"]
+__all__ = ["BinaryTasksClassifierMixin", "SeparableKernelMixin"]
 
 # Rows of the test kernel matrix computed at a time in predict.
 _PREDICT_BLOCK_BYTES = 128 * 2**20
@@ -88,3 +95,123 @@ class SeparableKernelMixin:
                 for start, stop, K_b in kernel.row_blocks(Xc, X_fit, xp, block):
                     values[start:stop, :] = K_b @ coef
         return to_namespace(values, xp_in, device_in), xp_in, device_in
+
+
+class BinaryTasksClassifierMixin:
+    """Outputs of a classifier with one binary problem per task, from its scores.
+
+    Subclasses implement ``_scores(X, method)`` (decision values of shape
+    ``(n, T)``, or ``(n,)`` after a 1-D fit, in the namespace of ``X``) and set,
+    in ``fit``, ``_classes_host`` (list of per-task 2-arrays, NumPy),
+    ``_numeric_classes`` and ``_y_was_1d``.
+    """
+
+    def decision_function(self, X):
+        """Scores of every task (positive means the task's positive class).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        scores : array of shape (n_samples, n_tasks)
+            Decision values, in the namespace of ``X`` (shape ``(n_samples,)`` when
+            fitted on a 1-D ``y``).
+        """
+        return self._scores(X, "decision_function")
+
+    def predict_proba(self, X):
+        """Probability of each task's positive class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        proba : array of shape (n_samples, n_tasks)
+            ``P(y_t = classes_[t][1] | x)``. When fitted on a 1-D ``y`` (one task),
+            the scikit-learn binary layout ``(n_samples, 2)`` with the
+            probabilities of ``classes_[0]`` and ``classes_[1]``.
+        """
+        scores = self._scores(X, "predict_proba")
+        xp = get_namespace(scores)
+        # sigmoid without overflow
+        e = xp.exp(-xp.abs(scores))
+        proba = xp.where(scores >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        if self._y_was_1d:
+            return xp.stack([1.0 - proba, proba], axis=1)
+        return proba
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`, computed without underflow.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        log_proba : array of the shape of :meth:`predict_proba`
+        """
+        scores = self._scores(X, "predict_log_proba")
+        xp = get_namespace(scores)
+        # log sigmoid(s) = -log(1 + exp(-s))
+        log_pos = -(xp.clip(-scores, 0.0, None) + xp.log1p(xp.exp(-xp.abs(scores))))
+        if self._y_was_1d:
+            return xp.stack([log_pos - scores, log_pos], axis=1)
+        return log_pos
+
+    def predict(self, X):
+        """Predicted label of every task.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        labels : array of shape (n_samples, n_tasks)
+            ``classes_[t][1]`` where the score is positive, else ``classes_[t][0]``
+            (shape ``(n_samples,)`` when fitted on a 1-D ``y``). In the namespace of
+            ``X`` when the classes are numbers, a NumPy array otherwise.
+        """
+        scores = self._scores(X, "predict")
+        xp = get_namespace(scores)
+        device = array_device(scores)
+        positive = to_numpy(scores > 0).reshape(scores.shape[0], -1)
+        labels = decode_binary_tasks(positive, self._classes_host)
+        if self._y_was_1d:
+            labels = labels.ravel()
+        if self._numeric_classes:
+            return to_namespace(labels, xp, device)
+        return labels
+
+    def score(self, X, y, sample_weight=None):
+        """Mean over tasks of the accuracy on each task's observed labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Test inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            True labels; missing ones (NaN, None, ``pandas.NA``) are ignored.
+        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
+                default=None
+            Weights.
+
+        Returns
+        -------
+        score : float
+            :func:`rkhsmtl.metrics.accuracy_score` with ``average="macro"``
+            (tasks without an observed label are left out).
+        """
+        from .metrics import accuracy_score
+
+        return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight,
+                                    average="macro", classes=self._classes_host))

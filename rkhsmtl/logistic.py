@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin
-from sklearn.utils.validation import check_is_fitted
 
 from ._backend import (
     array_device,
-    get_namespace,
     resolve_compute_namespace,
     to_namespace,
     to_numpy,
 )
-from ._base import SeparableKernelMixin
-from ._labels import binarize_with_classes, decode_binary_tasks, encode_binary_tasks
+from ._base import BinaryTasksClassifierMixin, SeparableKernelMixin
+from ._labels import encode_binary_tasks
 from ._solvers.logistic import (
-    _sigmoid,
     fit_logistic_fixed,
     fit_logistic_learned,
     kernel_factor,
@@ -99,8 +96,8 @@ def class_weight_matrix(class_weight, Y_pm, classes, sample_weight=None):
     return weights
 
 
-class MultiTaskKernelClassifier(SeparableKernelMixin, MultiOutputMixin, ClassifierMixin,
-                                BaseEstimator):
+class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin,
+                                MultiOutputMixin, ClassifierMixin, BaseEstimator):
     r"""Multi-task kernel logistic classification with the kernel ``k(x, x') A``.
 
     One binary problem per task (multi-label). Task ``t`` scores
@@ -377,124 +374,9 @@ class MultiTaskKernelClassifier(SeparableKernelMixin, MultiOutputMixin, Classifi
         self._y_was_1d = was_1d
         return self
 
-    def decision_function(self, X):
-        """Scores ``g_t(x)`` of every task (positive means the positive class).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs (with ``kernel="precomputed"``, the kernel matrix between these
-            inputs and the training inputs).
-
-        Returns
-        -------
-        scores : array of shape (n_samples, n_tasks)
-            Decision values, in the namespace of ``X`` (shape ``(n_samples,)`` when
-            fitted on a 1-D ``y``).
-        """
-        return self._scores(X, "decision_function")
-
     def _scores(self, X, method):
         scores, xp_in, device_in = self._kernel_expansion(X, method)
         scores = scores + to_namespace(self.intercept_, xp_in, device_in)[None, :]
         if self._y_was_1d:
             scores = xp_in.reshape(scores, (-1,))
         return scores
-
-    def predict_proba(self, X):
-        """Probability of each task's positive class.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-
-        Returns
-        -------
-        proba : array of shape (n_samples, n_tasks)
-            ``P(y_t = classes_[t][1] | x)``. When fitted on a 1-D ``y`` (one task),
-            the scikit-learn binary layout ``(n_samples, 2)`` with the
-            probabilities of ``classes_[0]`` and ``classes_[1]``.
-        """
-        scores = self._scores(X, "predict_proba")
-        xp = get_namespace(scores)
-        proba = _sigmoid(scores, xp)
-        if self._y_was_1d:
-            return xp.stack([1.0 - proba, proba], axis=1)
-        return proba
-
-    def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`, computed without underflow."""
-        scores = self._scores(X, "predict_log_proba")
-        xp = get_namespace(scores)
-        # log sigmoid(s) = -log(1 + exp(-s))
-        log_pos = -(xp.clip(-scores, 0.0, None) + xp.log1p(xp.exp(-xp.abs(scores))))
-        log_neg = log_pos - scores
-        if self._y_was_1d:
-            return xp.stack([log_neg, log_pos], axis=1)
-        return log_pos
-
-    def predict(self, X):
-        """Predicted label of every task.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-
-        Returns
-        -------
-        labels : array of shape (n_samples, n_tasks)
-            ``classes_[t][1]`` where the score is positive, else ``classes_[t][0]``
-            (shape ``(n_samples,)`` when fitted on a 1-D ``y``). In the namespace of
-            ``X`` when the classes are numbers, a NumPy array otherwise.
-        """
-        scores = self._scores(X, "predict")
-        xp = get_namespace(scores)
-        device = array_device(scores)
-        positive = to_numpy(scores > 0)
-        if self._y_was_1d:
-            positive = positive.reshape(-1, 1)
-        labels = decode_binary_tasks(positive, self._classes_host)
-        if self._y_was_1d:
-            labels = labels.ravel()
-        if self._numeric_classes:
-            return to_namespace(labels, xp, device)
-        return labels
-
-    def score(self, X, y, sample_weight=None):
-        """Mean over tasks of the accuracy on each task's observed labels.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Test inputs.
-        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
-            True labels; missing ones (NaN, None) are ignored.
-        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
-                default=None
-            Weights.
-
-        Returns
-        -------
-        score : float
-            Macro-averaged accuracy (tasks without an observed label are left out).
-        """
-        check_is_fitted(self)
-        Y_pm = binarize_with_classes(y, self._classes_host)
-        predicted = to_numpy(self._scores(X, "score")).reshape(Y_pm.shape) > 0
-        observed = ~np.isnan(Y_pm)
-        correct = (predicted == (Y_pm > 0)) & observed
-        if sample_weight is None:
-            weights = observed.astype(float)
-        else:
-            weights = np.asarray(to_numpy(sample_weight), dtype=float)
-            weights = np.broadcast_to(
-                weights.reshape(-1, 1) if weights.ndim == 1 else weights, Y_pm.shape
-            ) * observed
-        totals = weights.sum(axis=0)
-        used = totals > 0
-        if not used.any():
-            raise ValueError("y has no observed label (with a positive weight) to score.")
-        per_task = (weights * correct).sum(axis=0)[used] / totals[used]
-        return float(per_task.mean())

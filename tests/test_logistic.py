@@ -295,7 +295,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="alpha"):
         MultiTaskKernelClassifier(alpha=0).fit(X, Y)
     fitted = MultiTaskKernelClassifier().fit(X, Y)
-    with pytest.raises(ValueError, match="not seen in fit"):
+    with pytest.raises(ValueError, match="not among its classes"):
         fitted.score(X, np.where(np.isnan(Y), np.nan, Y + 5))
 
 
