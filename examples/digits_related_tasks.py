@@ -67,12 +67,13 @@ def annotator_tasks(digits, rng, n_labels=15, flip=0.1):
     names = [name for name in CONCEPTS for _ in range(4)]
     Y = np.full((len(digits), len(names)), np.nan)
     for t, name in enumerate(names):
-        idx = rng.choice(len(digits), n_labels, replace=False)
-        labels = CONCEPTS[name](digits[idx]).astype(float)
-        flipped = rng.random(n_labels) < flip
-        labels[flipped] = 1.0 - labels[flipped]
-        if labels.min() == labels.max():  # a task needs both classes
-            labels[0] = 1.0 - labels[0]
+        while True:  # redraw until each class has two labels (one per CV side)
+            idx = rng.choice(len(digits), n_labels, replace=False)
+            labels = CONCEPTS[name](digits[idx]).astype(float)
+            flipped = rng.random(n_labels) < flip
+            labels[flipped] = 1.0 - labels[flipped]
+            if 2 <= labels.sum() <= n_labels - 2:
+                break
         Y[idx, t] = labels
 
     def truth(test_digits):
