@@ -317,3 +317,33 @@ def test_array_api_strict_classifier(device):
     assert proba.device == device
     coef = np.asarray(xps.asarray(model.coef_, device=xps.Device("CPU_DEVICE")))
     np.testing.assert_allclose(coef, ref.coef_, atol=1e-8)
+
+
+def test_cv_scores_match_manual_cross_validation_and_refit():
+    from rkhsmtl.linear import MultiTaskLinearClassifierCV, MultiTaskLinearRegressorCV
+    from rkhsmtl.metrics import nan_r2_score
+
+    X, Y = _regression(n=60, T=3, seed=17, missing=0.15)
+    cv = KFold(3, shuffle=True, random_state=0)
+    alphas, l2s = [20.0, 5.0, 0.5], [0.0, 2.0]
+    kw = dict(tol=1e-10, max_iter=20000)
+    model = MultiTaskLinearRegressorCV("trace", alphas=alphas, l2s=l2s, cv=cv,
+                                       **kw).fit(X, Y)
+    manual = np.zeros((2, 3))
+    for i, l2 in enumerate(l2s):
+        for j, a in enumerate(alphas):
+            manual[i, j] = np.mean([nan_r2_score(Y[te], MultiTaskLinearRegressor(
+                "trace", alpha=a, l2=l2, **kw).fit(X[tr], Y[tr]).predict(X[te]))
+                for tr, te in cv.split(X)])
+    np.testing.assert_allclose(model.mean_cv_score_, manual, atol=1e-7)
+    i, j = np.unravel_index(np.argmax(manual), manual.shape)
+    assert (model.l2_, model.alpha_) == (l2s[i], alphas[j])
+    direct = MultiTaskLinearRegressor("trace", alpha=alphas[j], l2=l2s[i], **kw).fit(X, Y)
+    np.testing.assert_allclose(model.coef_, direct.coef_, atol=1e-8)
+    assert model.score(X, Y) == pytest.approx(direct.score(X, Y))
+
+    Xc, Yc = _labels(seed=18)
+    clf = MultiTaskLinearClassifierCV("l21", n_alphas=4, cv=3).fit(Xc, Yc)
+    assert clf.alphas_[0] == pytest.approx(alpha_max(Xc, Yc, penalty="l21",
+                                                     loss="logistic"))
+    assert clf.predict_proba(Xc).shape == Yc.shape and clf.score(Xc, Yc) > 0.7

@@ -6,6 +6,7 @@ per-task intercepts, composed from a data-fit term and a penalty object, solved 
 accelerated proximal gradient (FISTA with backtracking and adaptive restart).
 """
 
+from ._cv import MultiTaskLinearClassifierCV, MultiTaskLinearRegressorCV
 from ._datafits import LogisticLoss, SquaredLoss
 from ._estimators import MultiTaskLinearClassifier, MultiTaskLinearRegressor
 from ._path import alpha_max, linear_path, tasks_to_wide
@@ -32,7 +33,9 @@ __all__ = [
     "LinearPenalty",
     "LogisticLoss",
     "MultiTaskLinearClassifier",
+    "MultiTaskLinearClassifierCV",
     "MultiTaskLinearRegressor",
+    "MultiTaskLinearRegressorCV",
     "NoPenalty",
     "RobustLowRank",
     "RobustMTFL",

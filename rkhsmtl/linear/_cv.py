@@ -1,0 +1,234 @@
+"""Cross-validation of ``alpha`` (along warm-started paths) and ``l2``, then refit."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, RegressorMixin
+from sklearn.model_selection import check_cv
+from sklearn.utils.validation import check_is_fitted
+
+from .._backend import array_device, to_namespace, to_numpy
+from .._labels import encode_binary_tasks
+from .._validation import validate_targets, validate_X_fit
+from ..metrics import nan_r2_score
+from ._datafits import DATAFITS
+from ._estimators import MultiTaskLinearClassifier, MultiTaskLinearRegressor, _check_real
+from ._fista import loss_alpha_max, prepare_data
+from ._path import linear_path
+from ._penalties import resolve_penalty
+
+__all__ = ["MultiTaskLinearClassifierCV", "MultiTaskLinearRegressorCV"]
+
+
+def _fold_score(loss, Y_test, F):
+    """Mean over tasks of R^2 (squared) or accuracy (logistic, Y in +-1) on the
+    observed test entries; NaN when no task can be scored."""
+    if loss == "squared":
+        return nan_r2_score(Y_test, F)
+    obs = ~np.isnan(Y_test)
+    scores = [np.mean((F[obs[:, t], t] > 0) == (Y_test[obs[:, t], t] > 0))
+              for t in range(Y_test.shape[1]) if obs[:, t].any()]
+    return float(np.mean(scores)) if scores else np.nan
+
+
+class _LinearCVBase(MultiOutputMixin, BaseEstimator):
+    _loss = "squared"
+    _estimator = MultiTaskLinearRegressor
+
+    def __init__(self, penalty="l21", *, alphas=None, n_alphas=20, alpha_min_ratio=1e-3,
+                 l2s=(0.0,), cv=5, fit_intercept=True, max_iter=1000, tol=1e-6,
+                 restart="gradient"):
+        self.penalty = penalty
+        self.alphas = alphas
+        self.n_alphas = n_alphas
+        self.alpha_min_ratio = alpha_min_ratio
+        self.l2s = l2s
+        self.cv = cv
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.restart = restart
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.single_output = True
+        return tags
+
+    def _encoded_targets(self, X, y, xp, device):
+        if self._loss == "squared":
+            Y, _ = validate_targets(y, X.shape[0], xp, device)
+            return Y
+        Y_pm, _, _ = encode_binary_tasks(y)
+        return xp.astype(to_namespace(Y_pm, xp, device), X.dtype)
+
+    def fit(self, X, y, sample_weight=None):
+        """Score every (alpha, l2) by cross-validation, then refit the best on all data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            NaN (or None) marks a missing label. Every training fold must contain
+            an observed label of every task.
+        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
+                default=None
+            Weights of the training losses (test folds are scored unweighted).
+
+        Returns
+        -------
+        self : object
+        """
+        l2s = np.asarray(self.l2s, dtype=np.float64).ravel()
+        if l2s.size == 0:
+            raise ValueError("l2s must contain at least one value.")
+        for value in l2s:
+            _check_real(float(value), "l2s")
+        X_checked, xp = validate_X_fit(self, X)
+        device = array_device(X_checked)
+        Y = self._encoded_targets(X_checked, y, xp, device)
+        pen = resolve_penalty(self.penalty)
+        if self.alphas is None:
+            Yf, omega = prepare_data(Y, None if sample_weight is None else to_namespace(
+                np.asarray(to_numpy(sample_weight), dtype=np.float64), xp, device), xp)
+            top = loss_alpha_max(X_checked, Yf, omega, DATAFITS[self._loss](), pen,
+                                 bool(self.fit_intercept), xp)
+            if top is None:
+                raise ValueError(
+                    f"The penalty {pen!r} has no alpha_max; pass alphas explicitly."
+                )
+            ratio = _check_real(self.alpha_min_ratio, "alpha_min_ratio", positive=True)
+            alphas = top * np.logspace(0.0, np.log10(ratio), int(self.n_alphas))
+        else:
+            alphas = np.sort(np.asarray(self.alphas, dtype=np.float64).ravel())[::-1]
+        Y_host = to_numpy(Y)
+        cv = check_cv(self.cv)
+        splits = list(cv.split(to_numpy(X_checked), None))
+        scores = np.full((l2s.size, alphas.size, len(splits)), np.nan)
+        sw = None if sample_weight is None else np.asarray(to_numpy(sample_weight),
+                                                           dtype=np.float64)
+        for f, (train, test) in enumerate(splits):
+            tr = to_namespace(train, xp, device)
+            te = to_namespace(test, xp, device)
+            X_tr, X_te = xp.take(X_checked, tr, axis=0), xp.take(X_checked, te, axis=0)
+            Y_tr = xp.take(Y, tr, axis=0)
+            sw_tr = None if sw is None else to_namespace(sw[train], xp, device)
+            for i, l2 in enumerate(l2s):
+                _, coefs, intercepts, _ = linear_path(
+                    X_tr, Y_tr, penalty=pen, loss=self._loss, alphas=alphas,
+                    l2=float(l2), sample_weight=sw_tr,
+                    fit_intercept=self.fit_intercept, max_iter=self.max_iter,
+                    tol=self.tol, restart=self.restart)
+                for j in range(alphas.size):
+                    F = to_numpy(X_te @ coefs[j, ...].T + intercepts[j, ...][None, :])
+                    scores[i, j, f] = _fold_score(self._loss, Y_host[test], F)
+        mean = np.nanmean(scores, axis=2)
+        i, j = np.unravel_index(np.nanargmax(mean), mean.shape)
+        self.alphas_ = alphas
+        self.l2s_ = l2s
+        self.cv_scores_ = scores
+        self.mean_cv_score_ = mean
+        self.alpha_ = float(alphas[j])
+        self.l2_ = float(l2s[i])
+        self.best_estimator_ = self._estimator(
+            pen, alpha=self.alpha_, l2=self.l2_, fit_intercept=self.fit_intercept,
+            max_iter=self.max_iter, tol=self.tol, restart=self.restart,
+        ).fit(X, y, sample_weight=sample_weight)
+        for name in ("coef_", "intercept_", "n_features_in_", "n_tasks_", "n_iter_"):
+            setattr(self, name, getattr(self.best_estimator_, name))
+        if hasattr(self.best_estimator_, "feature_names_in_"):
+            self.feature_names_in_ = self.best_estimator_.feature_names_in_
+        return self
+
+    def predict(self, X):
+        """Predictions of :attr:`best_estimator_`."""
+        check_is_fitted(self)
+        return self.best_estimator_.predict(X)
+
+    def score(self, X, y, sample_weight=None):
+        """Score of :attr:`best_estimator_` (see its ``score``)."""
+        check_is_fitted(self)
+        return self.best_estimator_.score(X, y, sample_weight=sample_weight)
+
+
+_CV_DOC = """
+
+    The grid of ``alpha`` is scored along a warm-started path (:func:`linear_path`)
+    on every training fold, for every ``l2`` in ``l2s``; the pair with the best
+    mean test score ({score}) is refitted on the whole data. RMTL tunes
+    ``Lam1`` only; here ``l2`` is tuned too. For other scorers, or to tune penalty
+    settings such as ``penalty__beta``, use
+    :class:`~sklearn.model_selection.GridSearchCV` on :class:`{base}`.
+
+    Parameters
+    ----------
+    penalty : str or LinearPenalty, default="l21"
+    alphas : array-like, default=None
+        Grid of ``alpha``; by default ``n_alphas`` values log-spaced from
+        :func:`alpha_max` (on the whole data) down to ``alpha_min_ratio`` times it.
+    n_alphas : int, default=20
+    alpha_min_ratio : float, default=1e-3
+    l2s : array-like, default=(0.0,)
+        Values of ``l2`` to try.
+    cv : int, cross-validation generator or iterable, default=5
+        As in scikit-learn (rows are split; in the long-to-wide layout a row
+        belongs to one task).
+    fit_intercept, max_iter, tol, restart
+        As in :class:`{base}`.
+
+    Attributes
+    ----------
+    alpha_, l2_ : float
+        The selected values.
+    alphas_ : ndarray of shape (n_alphas,)
+    l2s_ : ndarray of shape (n_l2s,)
+    cv_scores_ : ndarray of shape (n_l2s, n_alphas, n_splits)
+    mean_cv_score_ : ndarray of shape (n_l2s, n_alphas)
+    best_estimator_ : {base}
+        Refitted on the whole data with ``alpha_`` and ``l2_``.
+    coef_, intercept_, n_features_in_, n_tasks_, n_iter_
+        Those of ``best_estimator_`` (``n_iter_`` of the refit).
+"""
+
+
+class MultiTaskLinearRegressorCV(RegressorMixin, _LinearCVBase):
+    __doc__ = ("Multi-task linear regression with ``alpha`` and ``l2`` chosen by "
+               "cross-validation." + _CV_DOC.format(
+                   score="mean per-task R^2 on the observed entries",
+                   base="MultiTaskLinearRegressor"))
+    _loss = "squared"
+    _estimator = MultiTaskLinearRegressor
+    score = _LinearCVBase.score  # NaN-aware, not RegressorMixin's
+
+
+class MultiTaskLinearClassifierCV(ClassifierMixin, _LinearCVBase):
+    __doc__ = ("Multi-task linear classification with ``alpha`` and ``l2`` chosen by "
+               "cross-validation." + _CV_DOC.format(
+                   score="mean per-task accuracy on the observed entries",
+                   base="MultiTaskLinearClassifier"))
+    _loss = "logistic"
+    _estimator = MultiTaskLinearClassifier
+    score = _LinearCVBase.score  # per-task accuracy, not ClassifierMixin's
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def fit(self, X, y, sample_weight=None):
+        super().fit(X, y, sample_weight=sample_weight)
+        self.classes_ = self.best_estimator_.classes_
+        return self
+
+    fit.__doc__ = _LinearCVBase.fit.__doc__
+
+    def predict_proba(self, X):
+        """Probabilities of :attr:`best_estimator_`."""
+        check_is_fitted(self)
+        return self.best_estimator_.predict_proba(X)
+
+    def decision_function(self, X):
+        """Decision values of :attr:`best_estimator_`."""
+        check_is_fitted(self)
+        return self.best_estimator_.decision_function(X)
+
