@@ -105,6 +105,9 @@ def test_joint_features_see_the_labels():
     own = joint.weights_[np.arange(120), task].mean()
     assert own > 1.5
     assert covariate.weights_[np.arange(120), task].mean() < 1.2
+    # A larger label scale makes the label count more in the task classifier.
+    sharper = DistributionMatchingMTL(label_scale=3.0, random_state=0).fit(X, Y)
+    assert sharper.weights_[np.arange(120), task].mean() > own + 0.05
     # Tempering 0 gives unit weights, i.e. every task trained on the pool.
     flat = DistributionMatchingMTL(tempering=0.0, random_state=0).fit(X, Y)
     np.testing.assert_allclose(flat.weights_, 1.0)

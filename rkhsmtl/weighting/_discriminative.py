@@ -15,7 +15,6 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._backend import array_device, get_namespace, to_namespace, to_numpy
@@ -30,13 +29,14 @@ def _make_classifier(classifier, kernel, n_components, gamma, C, random_state, n
                 "classifier must be a scikit-learn classifier with predict_proba, got "
                 f"{classifier!r}.")
         return clone(classifier)
+    # No scaling step: the features are used as given, so that the relative scale
+    # of inputs and label (DistributionMatchingMTL's label_scale) keeps its effect.
     logistic = LogisticRegression(C=C, max_iter=1000)
     if kernel is None:
-        return make_pipeline(StandardScaler(), logistic)
+        return logistic
     if kernel != "rbf":
         raise ValueError(f"kernel must be None or 'rbf', got {kernel!r}.")
     return make_pipeline(
-        StandardScaler(),
         Nystroem(kernel="rbf", gamma=gamma, n_components=min(n_components, n_samples),
                  random_state=random_state),
         logistic)
@@ -70,15 +70,16 @@ class TaskPosteriorRatio(BaseEstimator):
     ----------
     classifier : classifier or None, default=None
         Any scikit-learn classifier with ``predict_proba`` (cloned). ``None`` means
-        standardisation followed by multinomial
-        :class:`~sklearn.linear_model.LogisticRegression` (``C``), after an RBF
-        Nystroem feature map when ``kernel="rbf"``.
+        multinomial :class:`~sklearn.linear_model.LogisticRegression` (``C``), after
+        an RBF Nystroem feature map when ``kernel="rbf"``. The features are used as
+        given: standardise them first (:class:`~rkhsmtl.DistributionMatchingMTL`
+        does).
     kernel : {None, "rbf"}, default=None
         Kernel option of the default classifier.
     n_components : int, default=100
         Nystroem features (``kernel="rbf"``; at most the number of examples).
     gamma : float or None, default=None
-        RBF parameter (``None``: ``1 / n_features`` of the standardised features).
+        RBF parameter (``None``: ``1 / n_features``).
     C : float, default=1.0
         Inverse regularisation of the default logistic regression.
     random_state : int or None, default=None
