@@ -203,7 +203,7 @@ class MultiTaskLinearRegressor(RegressorMixin, _MultiTaskLinearBase):
         "cmtl" only: the learned task-relation matrix ``M``.
     penalty_ : LinearPenalty
         The penalty object used.
-    objective_history_ : array of shape (n_iter_,)
+    objective_history_ : array of shape (`n_iter_`,)
         Objective after every iteration.
     n_iter_ : int
     n_tasks_ : int
@@ -302,8 +302,15 @@ class MultiTaskLinearClassifier(ClassifierMixin, _MultiTaskLinearBase):
 
     Parameters
     ----------
-    penalty, alpha, l2, fit_intercept, max_iter, tol, restart, warm_start
+    penalty : str or LinearPenalty, default="l21"
         As in :class:`MultiTaskLinearRegressor`.
+    alpha : float, default=1.0
+    l2 : float, default=0.0
+    fit_intercept : bool, default=True
+    max_iter : int, default=1000
+    tol : float, default=1e-6
+    restart : {"gradient", "function", None}, default="gradient"
+    warm_start : bool, default=False
 
     Attributes
     ----------
@@ -311,9 +318,17 @@ class MultiTaskLinearClassifier(ClassifierMixin, _MultiTaskLinearBase):
     intercept_ : array of shape (n_tasks,)
     classes_ : list of ndarray of shape (2,), or ndarray of shape (2,)
         The sorted classes of every task (one array when fitted on a 1-D ``y``).
-    coef_components_, task_relation_, penalty_, objective_history_, n_iter_, \
-n_tasks_, solver_info_, n_features_in_, feature_names_in_
-        As in :class:`MultiTaskLinearRegressor`.
+    coef_components_ : array of shape (2, n_tasks, n_features)
+        Decomposition models only (see :class:`MultiTaskLinearRegressor`).
+    task_relation_ : array of shape (n_tasks, n_tasks)
+        "cmtl" only: the learned task-relation matrix ``M``.
+    penalty_ : LinearPenalty
+    objective_history_ : array of shape (`n_iter_`,)
+    n_iter_ : int
+    n_tasks_ : int
+    solver_info_ : dict
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     Examples
     --------

@@ -311,8 +311,7 @@ class GraphPenalty(LinearPenalty):
 
     Parameters
     ----------
-    graph : {"chain", "mean"}, array-like of shape (n_tasks, n_edges) or list of \
-            edges, default="chain"
+    graph : str, ndarray of shape (n_tasks, n_edges) or list, default="chain"
         "chain": consecutive tasks (``G`` is ``T x (T - 1)``, ``G[t, t] = 1``,
         ``G[t + 1, t] = -1``); "mean": mean-regularised MTL, ``G = I - 11^T / T``
         (``||WG||^2 = sum_t ||w_t - w_bar||^2``); a matrix ``G`` as in RMTL and
