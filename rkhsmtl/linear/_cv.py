@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, RegressorMixin
 from sklearn.model_selection import check_cv
@@ -11,6 +13,7 @@ from .._backend import array_device, to_namespace, to_numpy
 from .._labels import encode_binary_tasks
 from .._validation import validate_targets, validate_X_fit
 from ..metrics import nan_r2_score
+from ..model_selection import MultiTaskStratifiedKFold
 from ._datafits import DATAFITS
 from ._estimators import MultiTaskLinearClassifier, MultiTaskLinearRegressor, _check_real
 from ._fista import loss_alpha_max, prepare_data
@@ -101,8 +104,15 @@ class _LinearCVBase(MultiOutputMixin, BaseEstimator):
         else:
             alphas = np.sort(np.asarray(self.alphas, dtype=np.float64).ravel())[::-1]
         Y_host = to_numpy(Y)
-        cv = check_cv(self.cv)
-        splits = list(cv.split(to_numpy(X_checked), None))
+        if isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool):
+            # Rows of the long-to-wide layout are grouped by task: plain K-fold would
+            # leave whole tasks out of a training fold.
+            cv = MultiTaskStratifiedKFold(
+                n_splits=int(self.cv),
+                stratify="tasks" if self._loss == "squared" else "classes")
+        else:
+            cv = check_cv(self.cv)
+        splits = list(cv.split(to_numpy(X_checked), Y_host))
         scores = np.full((l2s.size, alphas.size, len(splits)), np.nan)
         sw = None if sample_weight is None else np.asarray(to_numpy(sample_weight),
                                                            dtype=np.float64)
@@ -170,8 +180,9 @@ _CV_DOC = """
     l2s : array-like, default=(0.0,)
         Values of ``l2`` to try.
     cv : int, cross-validation generator or iterable, default=5
-        As in scikit-learn (rows are split; in the long-to-wide layout a row
-        belongs to one task).
+        An integer is the number of folds of
+        :class:`~rkhsmtl.model_selection.MultiTaskStratifiedKFold` (every task's
+        labels spread over the folds); otherwise as in scikit-learn.
     fit_intercept, max_iter, tol, restart
         As in :class:`{base}`.
 
