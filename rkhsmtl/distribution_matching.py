@@ -30,6 +30,7 @@ from .weighting import (
     KLIEP,
     ULSIF,
     BaseDensityRatio,
+    KernelMeanMatching,
     RuLSIF,
     TaskPosteriorRatio,
     effective_sample_size,
@@ -40,7 +41,7 @@ from .weighting._tasks import is_task_ratio_estimator
 
 __all__ = ["DistributionMatchingMTL"]
 
-_WEIGHTINGS = ("logistic", "kernel_logistic", "ulsif", "rulsif", "kliep", "none")
+_WEIGHTINGS = ("logistic", "kernel_logistic", "ulsif", "rulsif", "kliep", "kmm", "none")
 
 
 def _resolve_weighting(weighting, random_state):
@@ -56,6 +57,7 @@ def _resolve_weighting(weighting, random_state):
             "ulsif": lambda: ULSIF(random_state=random_state),
             "rulsif": lambda: RuLSIF(random_state=random_state),
             "kliep": lambda: KLIEP(random_state=random_state),
+            "kmm": lambda: KernelMeanMatching(),
             "none": lambda: None,
         }[weighting]()
     if is_task_ratio_estimator(weighting) or isinstance(weighting, BaseDensityRatio):
@@ -127,6 +129,8 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
           numerator and the whole pool as denominator (RuLSIF then gives the
           relative ratio ``p_t / (alpha p_t + (1 - alpha) p)``, a smoothed and
           bounded version of the weights);
+        - "kmm": :class:`~rkhsmtl.weighting.KernelMeanMatching`, per task against
+          the pool; transductive, so only with ``weighting_cv=None``;
         - "none": unit weights (every task trained on the pooled data);
         - an estimator: a `TaskPosteriorRatio` or two-sample ratio estimator, or a
           classifier with ``predict_proba`` (used as the task classifier).
@@ -367,6 +371,10 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
             R = np.ones((rows.size, n_tasks))
             self.ratio_models_, self.folds_ = [], None
         else:
+            if isinstance(weighting, KernelMeanMatching) and self.weighting_cv is not None:
+                raise ValueError(
+                    "Kernel mean matching is transductive (weights at the fitted points "
+                    "only) and cannot be cross-fitted: use weighting_cv=None.")
             Z = self._features(X_pool, labels, is_classifier)
             R, self.ratio_models_, self.folds_ = task_density_ratios(
                 Z, tasks, n_tasks, weighting, cv=self.weighting_cv,

@@ -136,6 +136,14 @@ def test_other_weightings(weighting):
     assert model.predict(X).shape == (60, N_TASKS)
 
 
+def test_kernel_mean_matching_weights_are_in_sample_only():
+    X, Y, _ = heterogeneous(n=60)
+    model = DistributionMatchingMTL(weighting="kmm", weighting_cv=None).fit(X, Y)
+    np.testing.assert_allclose(model.weights_.mean(axis=0), 1.0)
+    with pytest.raises(ValueError, match="weighting_cv=None"):
+        DistributionMatchingMTL(weighting="kmm").fit(X, Y)
+
+
 def test_classifier_joint_fit_and_per_task():
     X, Y, _ = heterogeneous(classification=True)
     inner = MultiTaskKernelClassifier(alpha=0.1)

@@ -17,6 +17,7 @@ from rkhsmtl.weighting import (
     KLIEP,
     ULSIF,
     ClassifierDensityRatio,
+    KernelMeanMatching,
     RuLSIF,
     TaskPosteriorRatio,
     effective_sample_size,
@@ -25,6 +26,7 @@ from rkhsmtl.weighting import (
 )
 from rkhsmtl.weighting._base import gaussian_basis
 from rkhsmtl.weighting._kliep import kliep_solve
+from rkhsmtl.weighting._kmm import project_box_slab
 from rkhsmtl.weighting._lsif import lsif_loo_scores
 from rkhsmtl.weighting._tasks import task_folds
 
@@ -313,7 +315,8 @@ def test_array_api_strict_matches_numpy():
         Xs = xps.asarray(X, device=device)
         for make in (lambda: RuLSIF(alpha=0.2, random_state=0),
                      lambda: ULSIF(random_state=0),
-                     lambda: KLIEP(sigmas=[0.7, 1.5], random_state=0)):
+                     lambda: KLIEP(sigmas=[0.7, 1.5], random_state=0),
+                     lambda: KernelMeanMatching(eps=0.01)):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 ref = make().fit(X[task == 1], X).ratio(X)
@@ -326,3 +329,56 @@ def test_array_api_strict_matches_numpy():
             assert w.device == device
             assert effective_sample_size(w) == pytest.approx(
                 effective_sample_size(normalize_weights(ref)))
+
+
+def test_kernel_mean_matching_recovers_ratios_at_denominator_points():
+    X, task = gaussian_tasks()
+    R_true = true_ratios(X, PRIORS)
+    for t in range(3):
+        model = KernelMeanMatching().fit(X[task == t], X)
+        r = np.asarray(model.ratio(X))
+        assert corr(r, R_true[:, t]) >= 0.9
+        np.testing.assert_allclose(normalize_weights(r).mean(), 1.0)
+    with pytest.raises(ValueError, match="transductive"):
+        model.ratio(X[:10])
+
+
+def test_kernel_mean_matching_solves_its_quadratic_program():
+    from scipy.optimize import LinearConstraint, minimize
+
+    rng = np.random.default_rng(5)
+    Xn, Xd = rng.normal(size=(20, 2)) + 1.0, rng.normal(size=(25, 2))
+    eps, B = 0.05, 4.0  # a tight slab and box, so both constraints bind
+    model = KernelMeanMatching(sigma=1.0, B=B, eps=eps, tol=1e-10,
+                               max_iter=50000).fit(Xn, Xd)
+    K = gaussian_basis(Xd, Xd, 1.0, xpn)
+    kappa = gaussian_basis(Xd, Xn, 1.0, xpn).sum(axis=1) * 25 / 20
+
+    def objective(b):
+        return 0.5 * b @ K @ b - kappa @ b
+
+    beta = np.asarray(model.weights_)
+    assert np.all(beta >= -1e-12) and np.all(beta <= B + 1e-12)
+    assert 25 * (1 - eps) - 1e-8 <= beta.sum() <= 25 * (1 + eps) + 1e-8
+    ref = minimize(objective, np.ones(25), jac=lambda b: K @ b - kappa,
+                   method="trust-constr", bounds=[(0, B)] * 25,
+                   constraints=[LinearConstraint(np.ones((1, 25)), 25 * (1 - eps),
+                                                 25 * (1 + eps))],
+                   options={"gtol": 1e-12, "xtol": 1e-12, "maxiter": 5000})
+    assert objective(beta) <= ref.fun + 1e-7
+    np.testing.assert_allclose(beta, ref.x, atol=1e-3)
+
+
+def test_box_slab_projection_is_the_euclidean_projection():
+    from scipy.optimize import LinearConstraint, minimize
+
+    rng = np.random.default_rng(6)
+    for lo, hi in [(0.0, 100.0), (8.0, 9.0), (1.0, 2.0)]:
+        v = rng.normal(size=12) * 2
+        p = project_box_slab(v, 1.5, lo, hi, xpn)
+        ref = minimize(lambda b, v=v: 0.5 * np.sum((b - v) ** 2), np.clip(v, 0, 1.5),
+                       jac=lambda b, v=v: b - v, method="trust-constr",
+                       bounds=[(0, 1.5)] * 12,
+                       constraints=[LinearConstraint(np.ones((1, 12)), lo, hi)],
+                       options={"gtol": 1e-12, "xtol": 1e-12})
+        np.testing.assert_allclose(p, ref.x, atol=1e-5)
