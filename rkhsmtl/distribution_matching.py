@@ -23,7 +23,9 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._backend import array_device, get_namespace, is_numpy_namespace, to_numpy
 from ._labels import _as_label_array, missing_mask
+from ._validation import validate_X_fit
 from .metrics import nan_r2_score
 from .ridge import MultiTaskKernelRidge
 from .weighting import (
@@ -159,11 +161,12 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
 
     Attributes
     ----------
-    weights_ : ndarray of shape (n_pool, n_tasks)
+    weights_ : array of shape (n_pool, n_tasks)
         Normalised distribution-matching weights (mean 1 per task over the pool),
         before multiplication by ``sample_weight``. ``n_pool`` is the number of
-        observed labels, i.e. ``n_samples`` for heterogeneous data.
-    effective_sample_size_ : ndarray of shape (n_tasks,)
+        observed labels, i.e. ``n_samples`` for heterogeneous data. In the
+        namespace of ``X``.
+    effective_sample_size_ : array of shape (n_tasks,)
         ``(sum_i W[i, t])^2 / sum_i W[i, t]^2`` of the weights actually used.
     ratio_models_ : list
         The fitted ratio model(s), one entry per cross-fitting fold (a task-ratio
@@ -186,6 +189,11 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
 
     Notes
     -----
+    Array API: with an rkhsmtl learner, ``X`` may come from any array-API
+    namespace (e.g. CuPy): the features, the (Ru)LSIF/KLIEP/KMM ratios, the weights
+    and the learner's fit stay there; classifier-based ratios are computed on the
+    host and moved back. Labels are handled on the host.
+
     Data layout: ``y`` of shape ``(n_samples, n_tasks)`` with NaN (or None) for a
     missing label. Each observed entry is one pooled example: in heterogeneous
     data (one observed task per row) the pool is the rows; a row with labels for
@@ -311,11 +319,14 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         return ((values - values.mean()) / (scale if scale > 0 else 1.0))[:, None] \
             * self.label_scale
 
-    def _features(self, X_pool, labels, is_classifier):
-        scale = X_pool.std(axis=0)
-        Z = (X_pool - X_pool.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+    def _features(self, X_pool, labels, is_classifier, xp):
+        device = array_device(X_pool)
+        scale = xp.std(X_pool, axis=0)
+        scale = xp.where(scale > 0, scale, xp.ones_like(scale))
+        Z = (X_pool - xp.mean(X_pool, axis=0)) / scale
         if self.features == "joint":
-            Z = np.hstack([Z, self._label_features(labels, is_classifier)])
+            label = xp.asarray(self._label_features(labels, is_classifier), device=device)
+            Z = xp.concat([Z, xp.astype(label, Z.dtype)], axis=1)
         return Z
 
     # -- fit / predict --------------------------------------------------------
@@ -347,7 +358,17 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the "
                              "target y is None.")
-        X = validate_data(self, X, dtype=np.float64)
+        xp = get_namespace(X)
+        if is_numpy_namespace(xp):
+            X = validate_data(self, X, dtype=np.float64)
+        else:
+            X, xp = validate_X_fit(self, X)
+            if not self._joint_fit():
+                raise ValueError(
+                    "Per-task fits of scikit-learn estimators need NumPy input; use an "
+                    "rkhsmtl estimator (single multi-task fit) for other array "
+                    "namespaces.")
+        device = array_device(X)
         Y = _as_label_array(y)
         if Y.ndim not in (1, 2) or Y.shape[0] != X.shape[0]:
             raise ValueError(f"y must have shape ({X.shape[0]},) or ({X.shape[0]}, "
@@ -364,27 +385,25 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
                 raise ValueError(f"y must be numeric for a regressor: {exc}") from exc
         rows, tasks, labels = self._pool(Y2)
         n_tasks = Y2.shape[1]
-        X_pool = X[rows]
+        X_pool = xp.take(X, xp.asarray(rows, device=device), axis=0)
 
         weighting = _resolve_weighting(self.weighting, self.random_state)
         if weighting is None or n_tasks == 1:
-            R = np.ones((rows.size, n_tasks))
+            R = xp.ones((rows.size, n_tasks), dtype=xp.float64, device=device)
             self.ratio_models_, self.folds_ = [], None
         else:
             if isinstance(weighting, KernelMeanMatching) and self.weighting_cv is not None:
                 raise ValueError(
                     "Kernel mean matching is transductive (weights at the fitted points "
                     "only) and cannot be cross-fitted: use weighting_cv=None.")
-            Z = self._features(X_pool, labels, is_classifier)
+            Z = self._features(X_pool, labels, is_classifier, xp)
             R, self.ratio_models_, self.folds_ = task_density_ratios(
                 Z, tasks, n_tasks, weighting, cv=self.weighting_cv,
                 random_state=self.random_state)
-            R = np.asarray(R, dtype=np.float64)
-        self.weights_ = np.asarray(normalize_weights(R, tempering=self.tempering,
-                                                     clip=self.clip))
-        W = self.weights_ * self._pool_sample_weight(sample_weight, rows, tasks,
-                                                     Y2.shape)[:, None]
-        self.effective_sample_size_ = np.asarray(effective_sample_size(W))
+        self.weights_ = normalize_weights(R, tempering=self.tempering, clip=self.clip)
+        sw_pool = self._pool_sample_weight(to_numpy(sample_weight), rows, tasks, Y2.shape)
+        W = self.weights_ * xp.asarray(sw_pool, device=device)[:, None]
+        self.effective_sample_size_ = effective_sample_size(W)
         self.pool_index_, self.pool_task_ = rows, tasks
         self.n_tasks_ = int(n_tasks)
         self._y_was_1d = was_1d
@@ -392,6 +411,8 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         template = self._template()
         if self._joint_fit():
             Y_complete = np.repeat(labels[:, None], n_tasks, axis=1)
+            if not is_classifier:
+                Y_complete = xp.asarray(Y_complete, device=device)
             if was_1d:
                 Y_complete, W = Y_complete[:, 0], W[:, 0]
             self.estimator_ = clone(template).fit(X_pool, Y_complete, sample_weight=W,
@@ -441,6 +462,14 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
             return outputs  # several classes: one array per task
         return np.column_stack(outputs)
 
+    def _validate_predict(self, X):
+        check_is_fitted(self)
+        if is_numpy_namespace(get_namespace(X)):
+            return validate_data(self, X, dtype=np.float64, reset=False)
+        # Other namespaces: the fitted rkhsmtl estimator checks namespace, device
+        # and number of features itself.
+        return X
+
     def predict(self, X):
         """Predict every task.
 
@@ -453,8 +482,7 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         Y_pred : ndarray of shape (n_samples, n_tasks), or (n_samples,) when fitted
             on a 1-D ``y``.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = self._validate_predict(X)
         if self.estimator_ is not None:
             return self.estimator_.predict(X)
         return self._per_task("predict", X)
@@ -477,8 +505,7 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         -------
         proba : ndarray
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = self._validate_predict(X)
         if self.estimator_ is not None:
             return self.estimator_.predict_proba(X)
         return self._per_task("predict_proba", X)
@@ -495,8 +522,7 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         -------
         scores : ndarray
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = self._validate_predict(X)
         if self.estimator_ is not None:
             return self.estimator_.decision_function(X)
         return self._per_task("decision_function", X)

@@ -251,3 +251,29 @@ def _expected_failed_checks(estimator):
     expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("weighting", ["logistic", "ulsif"])
+def test_array_api_strict_matches_numpy(weighting):
+    xps = pytest.importorskip("array_api_strict")
+    X, Y, _ = heterogeneous(n=45)
+    sw = np.random.default_rng(2).uniform(0.5, 2.0, 45)
+    kw = dict(weighting=weighting, weighting_cv=3, random_state=0)
+    inner = MultiTaskKernelRidge(alpha=0.3, gamma=0.5, task_structure="mean_regularized")
+    ref = DistributionMatchingMTL(inner, **kw).fit(X, Y, sample_weight=sw)
+    for device in (xps.Device("CPU_DEVICE"), xps.Device("device1")):
+        Xs, Ys = xps.asarray(X, device=device), xps.asarray(Y, device=device)
+        model = DistributionMatchingMTL(inner, **kw).fit(
+            Xs, Ys, sample_weight=xps.asarray(sw, device=device))
+        for value in (model.weights_, model.effective_sample_size_, model.predict(Xs)):
+            assert type(value).__module__.startswith("array_api_strict")
+            assert value.device == device
+
+        def host(a):
+            return np.asarray(xps.asarray(a, device=xps.Device("CPU_DEVICE")))
+
+        np.testing.assert_allclose(host(model.weights_), ref.weights_, rtol=1e-8)
+        np.testing.assert_allclose(host(model.predict(Xs)), ref.predict(X), rtol=1e-8,
+                                   atol=1e-10)
+    with pytest.raises(ValueError, match="NumPy input"):
+        DistributionMatchingMTL(KernelRidge(), **kw).fit(xps.asarray(X), Y)
