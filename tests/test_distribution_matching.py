@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import sklearn
 from sklearn.kernel_ridge import KernelRidge
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -124,9 +124,11 @@ def test_unit_weights_equal_pooling():
                                                            N_TASKS, axis=1), rtol=1e-8)
 
 
-@pytest.mark.parametrize("weighting", ["ulsif", "kliep", RuLSIF(alpha=0.1),
-                                       "kernel_logistic", LogisticRegression(C=10.0)],
-                         ids=["ulsif", "kliep", "rulsif", "kernel_logistic", "classifier"])
+@pytest.mark.parametrize("weighting", [
+    "ulsif", "kliep", RuLSIF(alpha=0.1), "kernel_logistic", LogisticRegression(C=10.0),
+    LogisticRegressionCV(Cs=3, cv=3, scoring="neg_log_loss", l1_ratios=(0.0,),
+                         use_legacy_attributes=False)],
+    ids=["ulsif", "kliep", "rulsif", "kernel_logistic", "classifier", "classifier-cv"])
 def test_other_weightings(weighting):
     X, Y, task = heterogeneous(n=60)
     model = DistributionMatchingMTL(weighting=weighting, weighting_cv=2,
