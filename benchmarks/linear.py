@@ -63,8 +63,8 @@ from rkhsmtl.linear._fista import (  # noqa: E402
     _spectral_sq,
     fista,
     loss_alpha_max,
+    make_problem,
     objective,
-    prepare_data,
 )
 
 SIZES = {
@@ -100,8 +100,9 @@ def make_data(T, d, n_t, loss, seed=0):
     X, Y = tasks_to_wide(X_list, y_list)
     n_obs = np.sum(~np.isnan(Y), axis=0)
     sw = np.broadcast_to((0.5 if loss == "squared" else 1.0) / n_obs, Y.shape).copy()
-    Yf, omega = prepare_data(xp.asarray(Y), xp.asarray(sw), xp)
-    return xp.asarray(X), Yf, omega
+    # One task per row: the solver gathers each task's rows (task-blocked layout),
+    # as RMTL computes per-task products.
+    return make_problem(xp.asarray(X), xp.asarray(Y), xp.asarray(sw), xp)
 
 
 def ista(X, Yf, omega, datafit, penalty, alpha, l2, max_iter, f_star=None,
@@ -112,30 +113,30 @@ def ista(X, Yf, omega, datafit, penalty, alpha, l2, max_iter, f_star=None,
     ``budget`` seconds), objective evaluated every iteration. Without: just
     ``max_iter`` iterations (the timed run, no objective evaluations).
     """
-    n, d = X.shape
-    T = Yf.shape[1]
+    d = X.n_features
+    T = X.task_sums(omega).shape[0]
     B = penalty.n_blocks
-    L = B * (datafit.curvature * float(xp.max(omega)) * _spectral_sq(X, True, xp)
+    L = B * (datafit.curvature * float(xp.max(omega)) * _spectral_sq(X, T, True, xp)
              + 2.0 * (l2 if penalty.adds_ridge else 0.0))
     if isinstance(penalty, ClusteredMTL):
         L += 2.0 * (alpha + l2)
     elif isinstance(penalty, GraphPenalty):
         L += 2.0 * alpha * float(np.linalg.eigvalsh(penalty.laplacian(T))[-1])
     Z = xp.zeros((B, d, T))
-    b = datafit.intercept_at_zero(Yf, omega, xp)
+    b = datafit.intercept_at_zero(Yf, omega, X.task_sums, xp)
     start = time.perf_counter()
     for it in range(1, max_iter + 1):
         W = xp.sum(Z, axis=0)
-        F = X @ W + b[None, :]
+        F = X.add_intercept(X.matvec(W), b)
         _, gF = datafit.value_and_grad(F, Yf, omega, xp)
-        gW = X.T @ gF
+        gW = X.rmatvec(gF)
         sm = penalty.smooth(W, alpha, l2, xp)
         if sm is not None:
             gW = gW + sm[1]
         if l2 and penalty.adds_ridge:
             gW = gW + 2.0 * l2 * W
         Z = penalty.prox(Z - gW[None, ...] / L, alpha / L, xp)
-        b = b - xp.sum(gF, axis=0) / L
+        b = b - X.task_sums(gF) / L
         if f_star is not None:
             value = objective(X, Yf, omega, datafit, penalty, alpha, l2, Z, b, xp)
             if (value - f_star) <= GAP * abs(f_star):

@@ -347,3 +347,19 @@ def test_cv_scores_match_manual_cross_validation_and_refit():
     assert clf.alphas_[0] == pytest.approx(alpha_max(Xc, Yc, penalty="l21",
                                                      loss="logistic"))
     assert clf.predict_proba(Xc).shape == Yc.shape and clf.score(Xc, Yc) > 0.7
+
+
+@pytest.mark.parametrize("device", [xps.Device("CPU_DEVICE"), xps.Device("device1")],
+                         ids=str)
+def test_array_api_strict_task_blocked_layout(device):
+    """One task per row (the long-to-wide layout) takes the task-blocked path."""
+    rng = np.random.default_rng(19)
+    X_list = [rng.standard_normal((m, 4)) for m in (9, 12, 7)]
+    X, Y = tasks_to_wide(X_list, [x @ rng.standard_normal(4) for x in X_list])
+    kw = dict(alpha=0.5, tol=1e-10, max_iter=5000)
+    ref = MultiTaskLinearRegressor("trace", **kw).fit(X, Y)
+    model = MultiTaskLinearRegressor("trace", **kw).fit(
+        xps.asarray(X, device=device), xps.asarray(Y, device=device))
+    assert model.coef_.device == device
+    coef = np.asarray(xps.asarray(model.coef_, device=xps.Device("CPU_DEVICE")))
+    np.testing.assert_allclose(coef, ref.coef_, atol=1e-8)

@@ -356,3 +356,36 @@ def test_restart_schemes_and_history():
         assert info["objective_history"][-1] == info["objective"]
         values.append(info["objective"])
     np.testing.assert_allclose(values, values[0], rtol=1e-8)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("penalty,alpha", PENALTIES, ids=repr)
+def test_task_blocked_layout_equals_dense(loss, penalty, alpha):
+    """Gathering each task's observed rows (one task per row here, plus a few rows
+    observed for two tasks) solves the same problem as the dense layout."""
+    from rkhsmtl.linear._design import TaskBlockedDesign, make_problem
+
+    rng = np.random.default_rng(21)
+    n, d, T = 60, 5, 4
+    X = rng.standard_normal((n, d)) + 0.3
+    Y = np.full((n, T), np.nan)
+    task = rng.integers(0, T, n)
+    Y[np.arange(n), task] = X @ rng.standard_normal(d) + rng.standard_normal(n)
+    Y[:5, (task[:5] + 1) % T] = rng.standard_normal(5)
+    if loss == "logistic":
+        Y = np.where(np.isnan(Y), np.nan, np.where(Y > 0, 1.0, -1.0))
+    sw = rng.uniform(0.5, 2.0, n)
+    datafit = SquaredLoss() if loss == "squared" else LogisticLoss()
+    a = alpha if loss == "squared" else alpha / 4
+    out = {}
+    for layout in ("dense", "blocked"):
+        D, Yf, om = make_problem(xp.asarray(X), xp.asarray(Y), xp.asarray(sw), xp,
+                                 layout=layout)
+        assert isinstance(D, TaskBlockedDesign) == (layout == "blocked")
+        Z, b, info = fista(D, Yf, om, datafit, penalty, a, 0.2, xp, tol=1e-11,
+                           max_iter=20000)
+        assert info["converged"]
+        out[layout] = (np.asarray(xp.sum(Z, axis=0)), np.asarray(b), info["objective"])
+    np.testing.assert_allclose(out["blocked"][0], out["dense"][0], atol=1e-7)
+    np.testing.assert_allclose(out["blocked"][1], out["dense"][1], atol=1e-7)
+    assert out["blocked"][2] == pytest.approx(out["dense"][2], rel=1e-11)

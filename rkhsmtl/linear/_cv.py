@@ -16,7 +16,7 @@ from ..metrics import nan_r2_score
 from ..model_selection import MultiTaskStratifiedKFold
 from ._datafits import DATAFITS
 from ._estimators import MultiTaskLinearClassifier, MultiTaskLinearRegressor, _check_real
-from ._fista import loss_alpha_max, prepare_data
+from ._fista import loss_alpha_max, make_problem
 from ._path import linear_path
 from ._penalties import resolve_penalty
 
@@ -91,9 +91,11 @@ class _LinearCVBase(MultiOutputMixin, BaseEstimator):
         Y = self._encoded_targets(X_checked, y, xp, device)
         pen = resolve_penalty(self.penalty)
         if self.alphas is None:
-            Yf, omega = prepare_data(Y, None if sample_weight is None else to_namespace(
-                np.asarray(to_numpy(sample_weight), dtype=np.float64), xp, device), xp)
-            top = loss_alpha_max(X_checked, Yf, omega, DATAFITS[self._loss](), pen,
+            design, Yf, omega = make_problem(
+                X_checked, Y, None if sample_weight is None else to_namespace(
+                    np.asarray(to_numpy(sample_weight), dtype=np.float64), xp, device),
+                xp)
+            top = loss_alpha_max(design, Yf, omega, DATAFITS[self._loss](), pen,
                                  bool(self.fit_intercept), xp)
             if top is None:
                 raise ValueError(

@@ -37,10 +37,11 @@ class SquaredLoss:
         D = F_new - F_old
         return xp.sum(omega * D * D)
 
-    def intercept_at_zero(self, Y, omega, xp):
-        """Per-task intercept minimising the loss when ``W = 0``."""
-        total = xp.sum(omega, axis=0)
-        return xp.sum(omega * Y, axis=0) / xp.where(total > 0, total, 1.0)
+    def intercept_at_zero(self, Y, omega, task_sums, xp):
+        """Per-task intercept minimising the loss when ``W = 0`` (``task_sums``
+        sums an array of the shape of ``Y`` over each task's entries)."""
+        total = task_sums(omega)
+        return task_sums(omega * Y) / xp.where(total > 0, total, 1.0)
 
 
 class LogisticLoss:
@@ -77,9 +78,9 @@ class LogisticLoss:
                           + d * d * (q * r * r - 2.0 * q * q) / 24.0)
         return xp.sum(omega * xp.where(xp.abs(d) < 1e-3, taylor, exact))
 
-    def intercept_at_zero(self, Y, omega, xp):
-        pos = xp.sum(omega * xp.astype(Y > 0, omega.dtype), axis=0)
-        neg = xp.sum(omega * xp.astype(Y < 0, omega.dtype), axis=0)
+    def intercept_at_zero(self, Y, omega, task_sums, xp):
+        pos = task_sums(omega * xp.astype(Y > 0, omega.dtype))
+        neg = task_sums(omega * xp.astype(Y < 0, omega.dtype))
         tiny = 1e-12 * (pos + neg + 1e-300)
         return xp.log(xp.maximum(pos, tiny)) - xp.log(xp.maximum(neg, tiny))
 

@@ -21,7 +21,7 @@ from .._validation import (
 )
 from ..metrics import accuracy_score, nan_r2_score
 from ._datafits import LogisticLoss, SquaredLoss
-from ._fista import fista, prepare_data
+from ._fista import fista, make_problem
 from ._penalties import resolve_penalty
 
 __all__ = ["MultiTaskLinearClassifier", "MultiTaskLinearRegressor"]
@@ -104,14 +104,14 @@ class _MultiTaskLinearBase(MultiOutputMixin, BaseEstimator):
         penalty = resolve_penalty(self.penalty)
         n_tasks = Y.shape[1]
         penalty.validate(n_tasks, alpha, l2)
-        Yf, omega = prepare_data(Y, sample_weight, xp)
+        design, Yf, omega = make_problem(X, Y, sample_weight, xp)
         Z0 = b0 = None
         if self.warm_start and getattr(self, "coef_", None) is not None \
                 and tuple(self.coef_.shape) == (n_tasks, X.shape[1]) \
                 and getattr(self, "_n_blocks", None) == penalty.n_blocks:
             Z0 = xp.permute_dims(to_namespace(self._components, xp, device), (0, 2, 1))
             b0 = to_namespace(self.intercept_, xp, device)
-        Z, b, info = fista(X, Yf, omega, self._datafit(), penalty, alpha, l2, xp,
+        Z, b, info = fista(design, Yf, omega, self._datafit(), penalty, alpha, l2, xp,
                            fit_intercept=bool(self.fit_intercept), Z0=Z0, b0=b0,
                            max_iter=int(self.max_iter), tol=float(self.tol),
                            restart=self.restart)

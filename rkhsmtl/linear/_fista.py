@@ -28,6 +28,8 @@ Solver details (why):
   ``F_it = (x_i - mu_t)^T w_t + c_t`` (``mu_t`` the weighted mean of task ``t``'s
   inputs, ``b_t = c_t - mu_t^T w_t``): the same objective, but the intercepts no
   longer fight the coefficients when the features are far from zero;
+* ``X`` is a design operator (:mod:`._design`): dense, or task-blocked when each
+  row is observed for few tasks (then ``F`` has shape ``(T, m)``);
 * ``X S`` at the extrapolated point is the same combination of the stored
   ``X Z`` products (linearity), so an iteration costs one ``X @`` and one
   ``X.T @`` product.
@@ -38,8 +40,10 @@ from __future__ import annotations
 import math
 
 from .._backend import array_device
+from ._design import DenseDesign, TaskBlockedDesign, make_problem
 
-__all__ = ["fista", "loss_alpha_max", "prepare_data", "kkt_residual", "objective"]
+__all__ = ["fista", "kkt_residual", "loss_alpha_max", "make_problem", "objective",
+           "prepare_data"]
 
 _SHRINK = 0.95
 _GROW = 2.0
@@ -58,33 +62,45 @@ def prepare_data(Y, sample_weight, xp):
     return Yf, omega
 
 
-def _predict(X, W, b, xp):
-    return X @ W + b[None, :]
+def _as_design(X, xp):
+    if isinstance(X, (DenseDesign, TaskBlockedDesign)):
+        return X
+    return DenseDesign(X, xp)
 
 
-def _spectral_sq(X, fit_intercept, xp, n_iter=20, center=False):
-    """||[X, 1]||_2^2 (or ||X||_2^2) by power iteration, slightly inflated."""
-    n, d = X.shape
-    if center:
-        X = X - xp.mean(X, axis=0)[None, :]
-    dev = array_device(X)
-    v = xp.ones((d,), dtype=X.dtype, device=dev) / math.sqrt(d)
-    c = xp.asarray(1.0 if fit_intercept else 0.0, dtype=X.dtype, device=dev)
+def _predict(D, W, b, xp):
+    return D.add_intercept(D.matvec(W), b)
+
+
+def _spectral_sq(D, n_tasks, fit_intercept, xp, n_iter=20, mu=None):
+    """Squared norm of ``(W, c) -> X W + 1 c^T`` (in the centred parametrisation
+    when ``mu`` is given) by power iteration, slightly inflated; the line search
+    corrects it anyway."""
+    D = _as_design(D, xp)
+    d, T = D.n_features, n_tasks
+    V = xp.ones((d, T), dtype=D.dtype, device=D.device) / math.sqrt(d * T)
+    c = xp.zeros((T,), dtype=D.dtype, device=D.device)
+    if fit_intercept:
+        c = c + 1.0 / math.sqrt(T)
     est = 0.0
     for _ in range(n_iter):
-        u = X @ v + c
-        v_new = X.T @ u
-        c_new = xp.sum(u) if fit_intercept else c
-        norm = math.sqrt(float(xp.sum(v_new * v_new)) + float(c_new * c_new))
+        shift = c - xp.sum(mu * V, axis=0) if mu is not None else c
+        U = D.add_intercept(D.matvec(V), shift)
+        V_new = D.rmatvec(U)
+        c_new = D.task_sums(U) if fit_intercept else xp.zeros_like(c)
+        if mu is not None:
+            V_new = V_new - mu * c_new[None, :]
+        norm = math.sqrt(_sq(V_new, xp) + _sq(c_new, xp))
         if norm == 0.0:
             return 1.0
         est = norm
-        v, c = v_new / norm, c_new / norm
+        V, c = V_new / norm, c_new / norm
     return 1.05 * est
 
 
 def objective(X, Yf, omega, datafit, penalty, alpha, l2, Z, b, xp):
     """The objective at ``(Z, b)`` (a Python float)."""
+    X = _as_design(X, xp)
     W = xp.sum(Z, axis=0)
     F = _predict(X, W, b, xp)
     return float(_smooth_value(F, W, Yf, omega, datafit, penalty, alpha, l2, xp)
@@ -117,12 +133,12 @@ def _smooth_value_grad(F, W, X, Yf, omega, datafit, penalty, alpha, l2, xp):
     """Smooth part at (W, F): value, gradient in W, gradient in b."""
     data, gF, pen, gpen, ridge = _smooth_parts(F, W, Yf, omega, datafit, penalty,
                                                alpha, l2, xp)
-    gW = X.T @ gF
+    gW = X.rmatvec(gF)
     if gpen is not None:
         gW = gW + gpen
     if l2 and penalty.adds_ridge:
         gW = gW + 2.0 * l2 * W
-    return data + pen + ridge, gW, xp.sum(gF, axis=0)
+    return data + pen + ridge, gW, X.task_sums(gF)
 
 
 def _sq(a, xp):
@@ -136,13 +152,14 @@ def kkt_residual(X, Yf, omega, datafit, penalty, alpha, l2, Z, b, fit_intercept,
     Zero exactly at a minimiser (for any step); returned with the gradient scale
     ``||grad f(0, 0)||`` that the solver's ``tol`` is relative to.
     """
+    X = _as_design(X, xp)
     W = xp.sum(Z, axis=0)
     F = _predict(X, W, b, xp)
     _, gW, gb = _smooth_value_grad(F, W, X, Yf, omega, datafit, penalty, alpha, l2,
                                       xp)
     if step is None:
         step = 1.0 / (datafit.curvature * float(xp.max(omega))
-                      * _spectral_sq(X, fit_intercept, xp) * Z.shape[0])
+                      * _spectral_sq(X, Z.shape[2], fit_intercept, xp) * Z.shape[0])
     Zp = penalty.prox(Z - step * gW[None, ...], step * alpha, xp)
     res = _sq(Z - Zp, xp)
     if fit_intercept:
@@ -153,23 +170,28 @@ def kkt_residual(X, Yf, omega, datafit, penalty, alpha, l2, Z, b, fit_intercept,
 def _grad_scale(X, Yf, omega, datafit, fit_intercept, xp):
     zeros = xp.zeros_like(Yf)
     _, gF = datafit.value_and_grad(zeros, Yf, omega, xp)
-    scale = _sq(X.T @ gF, xp)
+    scale = _sq(X.rmatvec(gF), xp)
     if fit_intercept:
-        scale += _sq(xp.sum(gF, axis=0), xp)
+        scale += _sq(X.task_sums(gF), xp)
     scale = math.sqrt(scale)
     return scale if scale > 0 else 1.0
 
 
 def loss_alpha_max(X, Yf, omega, datafit, penalty, fit_intercept, xp):
     """Smallest ``alpha`` giving ``W = 0`` (None if the penalty has none)."""
-    T = Yf.shape[1]
-    if fit_intercept:
-        b = datafit.intercept_at_zero(Yf, omega, xp)
-    else:
-        b = xp.zeros((T,), dtype=Yf.dtype, device=array_device(Yf))
-    F = xp.zeros_like(Yf) + b[None, :]
+    X = _as_design(X, xp)
+    b = _initial_intercept(X, Yf, omega, datafit, fit_intercept, xp)
+    F = X.add_intercept(xp.zeros_like(Yf), b)
     _, gF = datafit.value_and_grad(F, Yf, omega, xp)
-    return penalty.alpha_max(X.T @ gF, xp)
+    return penalty.alpha_max(X.rmatvec(gF), xp)
+
+
+def _initial_intercept(X, Yf, omega, datafit, fit_intercept, xp):
+    """Optimal intercepts at W = 0 (zeros without intercepts)."""
+    T = X.task_sums(omega).shape[0]
+    if fit_intercept:
+        return datafit.intercept_at_zero(Yf, omega, X.task_sums, xp)
+    return xp.zeros((T,), dtype=Yf.dtype, device=array_device(Yf))
 
 
 def _uncentre(c, Z, mu, xp):
@@ -199,43 +221,43 @@ def fista(X, Yf, omega, datafit, penalty, alpha, l2, xp, *, fit_intercept=True,
     floats, one per iteration), ``lipschitz``, ``kkt`` (relative residual at the
     returned point when it was checked), ``grad_scale``.
     """
-    n, d = X.shape
-    T = Yf.shape[1]
-    dev = array_device(X)
+    X = _as_design(X, xp)
+    d = X.n_features
+    dev = X.device
     B = penalty.n_blocks
+    totals = X.task_sums(omega)
+    T = totals.shape[0]
     Z = xp.zeros((B, d, T), dtype=X.dtype, device=dev) if Z0 is None else Z0
     if b0 is not None:
         b = b0
-    elif fit_intercept:
-        b = datafit.intercept_at_zero(Yf, omega, xp) if Z0 is None else \
-            xp.zeros((T,), dtype=X.dtype, device=dev)
+    elif Z0 is None:
+        b = _initial_intercept(X, Yf, omega, datafit, fit_intercept, xp)
     else:
         b = xp.zeros((T,), dtype=X.dtype, device=dev)
     if grad_scale is None:
         grad_scale = _grad_scale(X, Yf, omega, datafit, fit_intercept, xp)
-    if lipschitz is None:
-        lipschitz = B * (datafit.curvature * float(xp.max(omega))
-                         * _spectral_sq(X, fit_intercept, xp, center=fit_intercept)
-                         + 2.0 * l2)
-    L = max(lipschitz, 1e-12)
 
     if fit_intercept:
-        totals = xp.sum(omega, axis=0)
-        mu = (X.T @ omega) / xp.where(totals > 0, totals, 1.0)[None, :]
+        mu = X.rmatvec(omega) / xp.where(totals > 0, totals, 1.0)[None, :]
 
         def predict(W, c):
-            return X @ W + (c - xp.sum(mu * W, axis=0))[None, :]
+            return X.add_intercept(X.matvec(W), c - xp.sum(mu * W, axis=0))
 
         def grad_W(gF, gb):
-            return X.T @ gF - mu * gb[None, :]
+            return X.rmatvec(gF) - mu * gb[None, :]
     else:
         mu = None
 
         def predict(W, c):
-            return X @ W + c[None, :]
+            return X.add_intercept(X.matvec(W), c)
 
         def grad_W(gF, gb):
-            return X.T @ gF
+            return X.rmatvec(gF)
+
+    if lipschitz is None:
+        lipschitz = B * (datafit.curvature * float(xp.max(omega))
+                         * _spectral_sq(X, T, fit_intercept, xp, mu=mu) + 2.0 * l2)
+    L = max(lipschitz, 1e-12)
 
     W = xp.sum(Z, axis=0)
     if fit_intercept:
@@ -262,7 +284,7 @@ def fista(X, Yf, omega, datafit, penalty, alpha, l2, xp, *, fit_intercept=True,
         WS = xp.sum(S, axis=0)
         dS, gF, pS, gpS, _ = _smooth_parts(FS, WS, Yf, omega, datafit, penalty, alpha,
                                            l2, xp)
-        gb = xp.sum(gF, axis=0) if fit_intercept else xp.zeros_like(b)
+        gb = X.task_sums(gF) if fit_intercept else xp.zeros_like(b)
         gW = grad_W(gF, gb)
         if gpS is not None:
             gW = gW + gpS

@@ -18,7 +18,7 @@ from ._estimators import (
     _check_real,
     check_solver_params,
 )
-from ._fista import fista, loss_alpha_max, prepare_data
+from ._fista import fista, loss_alpha_max, make_problem
 from ._penalties import resolve_penalty
 
 __all__ = ["alpha_max", "linear_path", "tasks_to_wide"]
@@ -42,8 +42,8 @@ def _validate(X, y, sample_weight, loss):
             )
         Y = xp.astype(to_namespace(Y_pm, xp, device), X.dtype)
     sample_weight = validate_sample_weight(sample_weight, Y, xp, device)
-    Yf, omega = prepare_data(Y, sample_weight, xp)
-    return X, Yf, omega, xp, device
+    design, Yf, omega = make_problem(X, Y, sample_weight, xp)
+    return design, Yf, omega, xp, device, Y.shape[1]
 
 
 def alpha_max(X, y, *, penalty="l21", loss="squared", sample_weight=None,
@@ -77,7 +77,7 @@ def alpha_max(X, y, *, penalty="l21", loss="squared", sample_weight=None,
         For penalties under which ``W = 0`` is never optimal (graph without a lasso
         term, clustered MTL, "none").
     """
-    X, Yf, omega, xp, _ = _validate(X, y, sample_weight, loss)
+    X, Yf, omega, xp, _, _ = _validate(X, y, sample_weight, loss)
     pen = resolve_penalty(penalty)
     value = loss_alpha_max(X, Yf, omega, DATAFITS[loss](), pen, bool(fit_intercept), xp)
     if value is None:
@@ -125,7 +125,7 @@ def linear_path(X, y, *, penalty="l21", loss="squared", alphas=None, n_alphas=20
         Per alpha: ``n_iter``, ``converged``, ``objective``, ``kkt``, and
         ``components`` (``(n_blocks, n_tasks, n_features)``) for ``W = P + Q``.
     """
-    X, Yf, omega, xp, device = _validate(X, y, sample_weight, loss)
+    X, Yf, omega, xp, device, n_tasks = _validate(X, y, sample_weight, loss)
     check_solver_params(max_iter, tol, restart)
     l2 = _check_real(l2, "l2")
     datafit = DATAFITS[loss]()
@@ -142,7 +142,7 @@ def linear_path(X, y, *, penalty="l21", loss="squared", alphas=None, n_alphas=20
     if alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
         raise ValueError("alphas must be a non-empty list of finite numbers >= 0.")
     for a in alphas:
-        pen.validate(Yf.shape[1], float(a), l2)
+        pen.validate(n_tasks, float(a), l2)
     Z = b = lipschitz = scale = None
     coefs, intercepts, info = [], [], []
     for a in alphas:
