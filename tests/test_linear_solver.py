@@ -389,3 +389,31 @@ def test_task_blocked_layout_equals_dense(loss, penalty, alpha):
     np.testing.assert_allclose(out["blocked"][0], out["dense"][0], atol=1e-7)
     np.testing.assert_allclose(out["blocked"][1], out["dense"][1], atol=1e-7)
     assert out["blocked"][2] == pytest.approx(out["dense"][2], rel=1e-11)
+
+
+@pytest.mark.parametrize("penalty,alpha", [(Lasso(), 2.0), (L21(), 3.0),
+                                           (TraceNorm(), 3.0), (Dirty(0.6), 2.0),
+                                           (RobustLowRank(0.6), 2.0)], ids=repr)
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_duality_gap_brackets_the_optimum(penalty, alpha, fit_intercept):
+    """Weak duality: P(early iterate) - gap <= P* <= P(early iterate), and the gap
+    closes at the solution."""
+    from rkhsmtl.linear._fista import duality_gap
+
+    X, Y, sw = _problem("squared", seed=23)
+    Yx, om = prepare_data(xp.asarray(Y), xp.asarray(sw), xp)
+    kw = dict(fit_intercept=fit_intercept)
+    _, _, best = fista(xp.asarray(X), Yx, om, SquaredLoss(), penalty, alpha, 0.0, xp,
+                       tol=1e-12, max_iter=50000, **kw)
+    p_star = best["objective"]
+    assert 0 <= best["duality_gap"] <= 1e-9 * abs(p_star)
+    for iters in (1, 3, 10):
+        Z, b, info = fista(xp.asarray(X), Yx, om, SquaredLoss(), penalty, alpha, 0.0,
+                           xp, tol=0.0, max_iter=iters, **kw)
+        gap = duality_gap(xp.asarray(X), Yx, om, SquaredLoss(), penalty, alpha, 0.0, Z,
+                          b, fit_intercept, xp)
+        assert gap == info["duality_gap"]
+        assert info["objective"] - gap <= p_star * (1 + 1e-12)
+        assert info["objective"] >= p_star * (1 - 1e-12)
+    assert duality_gap(xp.asarray(X), Yx, om, LogisticLoss(), penalty, alpha, 0.0, Z, b,
+                       True, xp) is None

@@ -137,7 +137,8 @@ class _MultiTaskLinearBase(MultiOutputMixin, BaseEstimator):
                                              device=device)
         self.n_tasks_ = int(n_tasks)
         self.solver_info_ = {k: info[k] for k in
-                             ("converged", "kkt", "lipschitz", "grad_scale", "objective")}
+                             ("converged", "kkt", "lipschitz", "grad_scale", "objective",
+                              "duality_gap")}
         return self
 
     def _decision(self, X, method):
@@ -209,7 +210,9 @@ class MultiTaskLinearRegressor(RegressorMixin, _MultiTaskLinearBase):
     n_tasks_ : int
     solver_info_ : dict
         ``converged``, ``kkt`` (relative residual at the solution), ``lipschitz``,
-        ``objective``.
+        ``objective``, ``duality_gap`` (a certificate ``objective - optimum <=
+        duality_gap``; squared loss with norm penalties and ``l2=0`` only, else
+        None).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
 

@@ -42,8 +42,8 @@ import math
 from .._backend import array_device
 from ._design import DenseDesign, TaskBlockedDesign, make_problem
 
-__all__ = ["fista", "kkt_residual", "loss_alpha_max", "make_problem", "objective",
-           "prepare_data"]
+__all__ = ["duality_gap", "fista", "kkt_residual", "loss_alpha_max", "make_problem",
+           "objective", "prepare_data"]
 
 _SHRINK = 0.95
 _GROW = 2.0
@@ -194,6 +194,42 @@ def _initial_intercept(X, Yf, omega, datafit, fit_intercept, xp):
     return xp.zeros((T,), dtype=Yf.dtype, device=array_device(Yf))
 
 
+def duality_gap(X, Yf, omega, datafit, penalty, alpha, l2, Z, b, fit_intercept, xp):
+    """Fenchel duality gap ``P(W, b) - D(theta) >= 0`` at a primal point, or None.
+
+    Available for the squared loss without ridge and without a smooth penalty
+    part, for every penalty made of norms (lasso, l21, trace and the ``W = P + Q``
+    models, whose conjugate constrains the dual norms of both parts). The dual
+    point is the rescaled loss gradient ``theta = 2 w (F - Y)``, made to sum to
+    zero per task when intercepts are fitted, then scaled into
+    ``{alpha_max(X^T theta) <= alpha}``;
+    ``D(theta) = -sum_{w > 0} (theta y + theta^2 / (4 w))``.
+    """
+    if datafit.name != "squared" or (l2 and penalty.adds_ridge) or alpha <= 0:
+        return None
+    X = _as_design(X, xp)
+    W = xp.sum(Z, axis=0)
+    if penalty.smooth(W, alpha, l2, xp) is not None:
+        return None
+    F = _predict(X, W, b, xp)
+    _, theta = datafit.value_and_grad(F, Yf, omega, xp)
+    used = omega > 0
+    if fit_intercept:
+        totals = X.task_sums(omega)
+        shift = X.task_sums(theta) / xp.where(totals > 0, totals, 1.0)
+        theta = theta - X.add_intercept(xp.zeros_like(theta), shift) * omega
+    dual_norm = penalty.alpha_max(X.rmatvec(theta), xp)
+    if dual_norm is None:
+        return None
+    if dual_norm > alpha:
+        theta = theta * (alpha / dual_norm)
+    safe = xp.where(used, omega, xp.ones_like(omega))
+    dual = -float(xp.sum(xp.where(used, theta * Yf + theta * theta / (4.0 * safe),
+                                  xp.zeros_like(theta))))
+    primal = objective(X, Yf, omega, datafit, penalty, alpha, l2, Z, b, xp)
+    return primal - dual
+
+
 def _uncentre(c, Z, mu, xp):
     return c if mu is None else c - xp.sum(mu * xp.sum(Z, axis=0), axis=0)
 
@@ -337,7 +373,9 @@ def fista(X, Yf, omega, datafit, penalty, alpha, l2, xp, *, fit_intercept=True,
                 converged = True
                 break
     b = _uncentre(b, Z, mu, xp)
+    gap = duality_gap(X, Yf, omega, datafit, penalty, alpha, l2, Z, b, fit_intercept, xp)
     info = {
+        "duality_gap": gap,
         "n_iter": n_iter,
         "converged": converged,
         "objective_history": history,
