@@ -2,6 +2,7 @@ r"""Estimators of the linear multi-task family (thin layers over :mod:`._fista`)
 
 from __future__ import annotations
 
+import copy
 import numbers
 import warnings
 
@@ -101,7 +102,8 @@ class _MultiTaskLinearBase(MultiOutputMixin, BaseEstimator):
         alpha = _check_real(self.alpha, "alpha")
         l2 = _check_real(self.l2, "l2")
         check_solver_params(self.max_iter, self.tol, self.restart)
-        penalty = resolve_penalty(self.penalty)
+        # A copy: the user's penalty object stays untouched (caches, refits).
+        penalty = copy.deepcopy(resolve_penalty(self.penalty))
         n_tasks = Y.shape[1]
         penalty.validate(n_tasks, alpha, l2)
         design, Yf, omega = make_problem(X, Y, sample_weight, xp)
