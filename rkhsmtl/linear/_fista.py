@@ -241,7 +241,11 @@ def fista(X, Yf, omega, datafit, penalty, alpha, l2, xp, *, fit_intercept=True,
 
     Parameters
     ----------
-    X : array (n, d); Yf, omega : arrays (n, T) from :func:`prepare_data`.
+    X : array (n, d) or design operator
+        A design of :func:`make_problem` (dense or task-blocked), or an array.
+    Yf, omega : arrays
+        Targets (0 where missing) and weights (0 where missing) in the design's
+        layout, from :func:`make_problem` (or :func:`prepare_data` for an array).
     datafit, penalty : objects of ``_datafits`` / ``_penalties``.
     alpha, l2 : float
         Penalty strength and ridge weight.
@@ -255,7 +259,8 @@ def fista(X, Yf, omega, datafit, penalty, alpha, l2, xp, *, fit_intercept=True,
     -------
     Z, b, info : info has ``n_iter``, ``converged``, ``objective_history`` (list of
     floats, one per iteration), ``lipschitz``, ``kkt`` (relative residual at the
-    returned point when it was checked), ``grad_scale``.
+    returned point when it was checked), ``grad_scale``, ``objective`` and
+    ``duality_gap`` (None where not available).
     """
     X = _as_design(X, xp)
     d = X.n_features
