@@ -15,7 +15,8 @@ features, 100 samples per task, and T=50, d=500 -- it reports
   (about 3 ms per iteration at T=20, d=200; 20-30 ms at T=50, d=500; R with
   reference BLAS on 2 cores).
 
-``F*`` is the best objective found by a long run of our solver (tol=1e-13). The
+``F*`` is the best objective found by a long run of our solver (relative KKT
+residual 1e-11, at most 20 000 iterations). The
 loss uses RMTL's normalisation (per-task means, 1/2 for squares: sample weights
 1/(2 n_t) or 1/n_t), ``alpha`` is 0.1 alpha_max where it exists. Timings are
 wall-clock, the best of ``--repeats`` runs, after waiting for a quiet CPU (the
@@ -167,8 +168,10 @@ def run_case(T, d, n_t, name, penalty, loss, frac, l2, mode, repeats):
     l2 = (0.1 * top) if l2 is None else l2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        _, _, ref = fista(X, Yf, omega, datafit, penalty, alpha, l2, xp, tol=1e-13,
-                          max_iter=100000)
+        # Reference: a relative KKT residual of 1e-11 puts the objective well within
+        # the 1e-8 target; tighter runs only hit the rounding floor.
+        _, _, ref = fista(X, Yf, omega, datafit, penalty, alpha, l2, xp, tol=1e-11,
+                          max_iter=20000)
         f_star = min(ref["objective_history"])
         hist = np.asarray(ref["objective_history"])
         reached = np.nonzero(hist - f_star <= GAP * abs(f_star))[0]
