@@ -417,3 +417,20 @@ def test_duality_gap_brackets_the_optimum(penalty, alpha, fit_intercept):
         assert info["objective"] >= p_star * (1 - 1e-12)
     assert duality_gap(xp.asarray(X), Yx, om, LogisticLoss(), penalty, alpha, 0.0, Z, b,
                        True, xp) is None
+
+
+def test_graph_constructions():
+    """||W G||^2 = sum over edges of weight * ||w_s - w_t||^2, and the mean graph
+    gives sum_t ||w_t - w_bar||^2 (RMTL's corrected formulas)."""
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((3, 4))
+    edges = GraphPenalty([(0, 1), (2, 3, 0.5), (0, 3)])
+    value, _ = edges.smooth(xp.asarray(W), 1.0, 0.0, xp)
+    expected = (np.sum((W[:, 0] - W[:, 1]) ** 2) + 0.5 * np.sum((W[:, 2] - W[:, 3]) ** 2)
+                + np.sum((W[:, 0] - W[:, 3]) ** 2))
+    assert float(value) == pytest.approx(expected)
+    value, _ = GraphPenalty("mean").smooth(xp.asarray(W), 2.0, 0.0, xp)
+    assert float(value) == pytest.approx(
+        2.0 * np.sum((W - W.mean(axis=1, keepdims=True)) ** 2))
+    value, _ = GraphPenalty("chain").smooth(xp.asarray(W), 1.0, 0.0, xp)
+    assert float(value) == pytest.approx(np.sum(np.diff(W, axis=1) ** 2))
