@@ -11,8 +11,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, Regre
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._backend import array_device, get_namespace, is_numpy_namespace, to_namespace, to_numpy
-from .._labels import decode_binary_tasks, encode_binary_tasks
+from .._backend import array_device, get_namespace, is_numpy_namespace, to_namespace
+from .._base import BinaryTasksClassifierMixin
+from .._labels import encode_binary_tasks
 from .._validation import (
     _validate_xp_array,
     check_same_namespace,
@@ -20,7 +21,7 @@ from .._validation import (
     validate_targets,
     validate_X_fit,
 )
-from ..metrics import accuracy_score, nan_r2_score
+from ..metrics import nan_r2_score
 from ._datafits import LogisticLoss, SquaredLoss
 from ._fista import fista, make_problem
 from ._penalties import resolve_penalty
@@ -289,7 +290,8 @@ class MultiTaskLinearRegressor(RegressorMixin, _MultiTaskLinearBase):
         return nan_r2_score(y, self.predict(X), sample_weight=sample_weight)
 
 
-class MultiTaskLinearClassifier(ClassifierMixin, _MultiTaskLinearBase):
+class MultiTaskLinearClassifier(BinaryTasksClassifierMixin, ClassifierMixin,
+                                _MultiTaskLinearBase):
     r"""Regularised linear multi-task binary classification (logistic loss).
 
     One binary problem per task, ``P(y_t = classes_[t][1] | x) =
@@ -391,80 +393,6 @@ class MultiTaskLinearClassifier(ClassifierMixin, _MultiTaskLinearBase):
         self.classes_ = classes[0] if was_1d else classes
         return self
 
-    def decision_function(self, X):
-        """Scores ``x^T w_t + b_t`` (positive means the positive class).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        scores : array of shape (n_samples, n_tasks) (``(n_samples,)`` if fitted on
-            a 1-D ``y``)
-        """
-        F, xp = self._decision(X, "decision_function")
+    def _scores(self, X, method):
+        F, xp = self._decision(X, method)
         return xp.reshape(F, (-1,)) if self._y_was_1d else F
-
-    def predict_proba(self, X):
-        """Probability of every task's positive class ``classes_[t][1]``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        proba : array of shape (n_samples, n_tasks)
-            When fitted on a 1-D ``y``, scikit-learn's binary layout
-            ``(n_samples, 2)`` (probabilities of ``classes_[0]`` and ``classes_[1]``).
-        """
-        F, xp = self._decision(X, "predict_proba")
-        proba = 1.0 / (1.0 + xp.exp(-F))
-        if self._y_was_1d:
-            return xp.concat([1.0 - proba, proba], axis=1)
-        return proba
-
-    def predict(self, X):
-        """Predicted label of every task.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        labels : array of shape (n_samples, n_tasks) (``(n_samples,)`` if fitted on
-            a 1-D ``y``); in the namespace of ``X`` when the classes are numbers,
-            NumPy otherwise.
-        """
-        F, xp = self._decision(X, "predict")
-        device = array_device(F)
-        labels = decode_binary_tasks(to_numpy(F > 0), self._classes_host)
-        if self._y_was_1d:
-            labels = labels.ravel()
-        if self._numeric_classes:
-            return to_namespace(labels, xp, device)
-        return labels
-
-    def score(self, X, y, sample_weight=None):
-        """Mean over tasks of the accuracy on each task's observed labels.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
-        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
-                default=None
-
-        Returns
-        -------
-        score : float
-            Macro-averaged accuracy (:func:`rkhsmtl.metrics.accuracy_score`).
-        """
-        check_is_fitted(self)
-        pred = self.predict(X)
-        sw = None if sample_weight is None else to_numpy(sample_weight)
-        return float(accuracy_score(to_numpy(y) if hasattr(y, "__array_namespace__")
-                                    else y, to_numpy(pred), sample_weight=sw,
-                                    classes=self._classes_host))
