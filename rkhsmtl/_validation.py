@@ -50,10 +50,13 @@ def validate_X_fit(estimator, X):
     return X, xp
 
 
-def validate_X_predict(estimator, X, method="predict"):
-    """Validate inputs at predict time against what ``fit`` saw."""
+def validate_X_predict(estimator, X, method="predict", *, attribute="dual_coef_"):
+    """Validate inputs at predict time against what ``fit`` saw.
+
+    ``attribute`` names a fitted array whose namespace and device ``X`` must share.
+    """
     check_is_fitted(estimator)
-    check_same_namespace(X, estimator, attribute="dual_coef_", method=method)
+    check_same_namespace(X, estimator, attribute=attribute, method=method)
     xp = get_namespace(X)
     if is_numpy_namespace(xp):
         return validate_data(estimator, X, reset=False, dtype=np.float64,

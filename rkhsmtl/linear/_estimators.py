@@ -9,17 +9,15 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._backend import array_device, get_namespace, is_numpy_namespace, to_namespace
+from .._backend import array_device, to_namespace
 from .._base import BinaryTasksClassifierMixin
 from .._labels import encode_binary_tasks
 from .._validation import (
-    _validate_xp_array,
-    check_same_namespace,
     validate_sample_weight,
     validate_targets,
     validate_X_fit,
+    validate_X_predict,
 )
 from ..metrics import nan_r2_score
 from ._datafits import LogisticLoss, SquaredLoss
@@ -58,23 +56,6 @@ def warn_not_converged(name, info, max_iter, tol):
         ConvergenceWarning,
         stacklevel=3,
     )
-
-
-def validate_X_predict_linear(estimator, X, method):
-    """X at predict time, in the namespace and on the device of ``coef_``."""
-    check_is_fitted(estimator)
-    check_same_namespace(X, estimator, attribute="coef_", method=method)
-    xp = get_namespace(X)
-    if is_numpy_namespace(xp):
-        return validate_data(estimator, X, reset=False, dtype=np.float64,
-                             ensure_all_finite=True), xp
-    X = _validate_xp_array(X, xp, "X")
-    if X.shape[1] != estimator.n_features_in_:
-        raise ValueError(
-            f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
-            f"expecting {estimator.n_features_in_} features as input."
-        )
-    return X, xp
 
 
 class _MultiTaskLinearBase(MultiOutputMixin, BaseEstimator):
@@ -145,7 +126,7 @@ class _MultiTaskLinearBase(MultiOutputMixin, BaseEstimator):
         return self
 
     def _decision(self, X, method):
-        X, xp = validate_X_predict_linear(self, X, method)
+        X, xp = validate_X_predict(self, X, method, attribute="coef_")
         coef = self.coef_
         return X @ coef.T + self.intercept_[None, :], xp
 
