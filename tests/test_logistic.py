@@ -328,3 +328,18 @@ def test_pipeline_and_grid_search_with_missing_string_labels():
     search.fit(X, labels)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     assert search.predict(X).shape == Y.shape
+
+
+def test_nystroem_pipeline_takes_the_primal_route():
+    """The scalable route of the docs: explicit features, then the linear kernel."""
+    from sklearn.kernel_approximation import Nystroem
+
+    X, Y = _problem(seed=22, n=300, d=4, T=3)
+    pipe = make_pipeline(Nystroem(gamma=0.3, n_components=40, random_state=0),
+                         MultiTaskKernelClassifier(kernel="linear",
+                                                   task_structure="mean_regularized"))
+    pipe.fit(X, Y)
+    clf = pipe[-1]
+    assert clf.solver_ == "primal"
+    assert clf.solver_info_["converged"]
+    assert pipe.score(X, Y) > 0.7
