@@ -96,6 +96,20 @@ def class_weight_matrix(class_weight, Y_pm, classes, sample_weight=None):
     return weights
 
 
+def _check_both_classes_weighted(Y_pm, sample_weight):
+    """With an unpenalised intercept, a task seeing one class has no minimiser."""
+    weights = np.ones(Y_pm.shape) if sample_weight is None else np.broadcast_to(
+        to_numpy(sample_weight).reshape(Y_pm.shape[0], -1), Y_pm.shape)
+    for t in range(Y_pm.shape[1]):
+        used = weights[:, t] > 0
+        if not (np.any(used & (Y_pm[:, t] > 0)) and np.any(used & (Y_pm[:, t] < 0))):
+            raise ValueError(
+                f"Task {t} has labels of only one class with a positive sample weight; "
+                "with fit_intercept=True its intercept would grow without bound. Give "
+                "both classes a positive weight or set fit_intercept=False."
+            )
+
+
 class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin,
                                 MultiOutputMixin, ClassifierMixin, BaseEstimator):
     r"""Multi-task kernel logistic classification with the kernel ``k(x, x') A``.
@@ -315,6 +329,8 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
         Y_host = Y_pm
         Y_pm = xp_in.asarray(to_namespace(Y_pm, xp_in, device_in), dtype=X.dtype)
         sample_weight = validate_sample_weight(sample_weight, Y_pm, xp_in, device_in)
+        if self.fit_intercept:
+            _check_both_classes_weighted(Y_host, sample_weight)
         class_weights = class_weight_matrix(
             self.class_weight, Y_host, classes,
             None if sample_weight is None else to_numpy(sample_weight))

@@ -343,3 +343,19 @@ def test_nystroem_pipeline_takes_the_primal_route():
     assert clf.solver_ == "primal"
     assert clf.solver_info_["converged"]
     assert pipe.score(X, Y) > 0.7
+
+
+def test_one_weighted_class_with_intercept_is_rejected():
+    X, Y = _problem(seed=23, n=30, T=2, missing=0.0)
+    weights = np.ones(Y.shape)
+    weights[Y[:, 1] > 0, 1] = 0.0  # task 1 keeps only its negatives
+    with pytest.raises(ValueError, match="only one class with a positive sample weight"):
+        MultiTaskKernelClassifier().fit(X, Y, sample_weight=weights)
+    # Without an intercept the penalty keeps the problem bounded.
+    MultiTaskKernelClassifier(fit_intercept=False).fit(X, Y, sample_weight=weights)
+
+
+def test_indefinite_kernel_is_reported():
+    X, Y = _problem(seed=24, n=40, T=2)
+    with pytest.warns(UserWarning, match="not positive semidefinite"):
+        MultiTaskKernelClassifier(kernel="sigmoid", gamma=1.0, coef0=1.0).fit(X, Y)

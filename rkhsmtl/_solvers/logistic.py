@@ -43,6 +43,10 @@ __all__ = ["LogisticProblem", "fit_logistic_fixed", "fit_logistic_learned",
 # the factors: they carry no information at double precision.
 _RANK_RTOL = 1e-13
 
+# A most negative eigenvalue of K beyond this fraction of the largest is reported:
+# the kernel is indefinite, not merely PSD up to round-off.
+_INDEFINITE_RTOL = 1e-8
+
 # Armijo sufficient-decrease constant and the number of halvings tried.
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 40
@@ -106,7 +110,15 @@ def kernel_factor(gram, xp, *, prefer_features=True):
         xp,
     )
     s, U = eigh(gram.full(), xp)
-    keep = s > _RANK_RTOL * n * max(float(s[-1]), 0.0)
+    largest = max(float(s[-1]), 0.0)
+    if float(s[0]) < -_INDEFINITE_RTOL * largest:
+        warnings.warn(
+            f"The training kernel matrix is not positive semidefinite (eigenvalue "
+            f"{float(s[0]):.3g} against a largest of {largest:.3g}): an indefinite "
+            "kernel such as 'sigmoid'? Its negative part is dropped, i.e. the model "
+            "uses the nearest positive semidefinite kernel matrix.",
+            UserWarning, stacklevel=3)
+    keep = s > _RANK_RTOL * n * largest
     idx = xp.nonzero(keep)[0]
     if idx.shape[0] == 0:
         raise ValueError("The training kernel matrix is zero: nothing can be learned.")
