@@ -399,7 +399,7 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
             Z = self._features(X_pool, labels, is_classifier, xp)
             R, self.ratio_models_, self.folds_ = task_density_ratios(
                 Z, tasks, n_tasks, weighting, cv=self.weighting_cv,
-                random_state=self.random_state)
+                random_state=self.random_state, groups=rows)
         self.weights_ = normalize_weights(R, tempering=self.tempering, clip=self.clip)
         sw_pool = self._pool_sample_weight(to_numpy(sample_weight), rows, tasks, Y2.shape)
         W = self.weights_ * xp.asarray(sw_pool, device=device)[:, None]
@@ -409,6 +409,11 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         self._y_was_1d = was_1d
 
         template = self._template()
+        if self._joint_fit() and not _is_rkhsmtl_estimator(template):
+            raise ValueError(
+                f"per_task=False fits one multi-task model with (n_samples, n_tasks) "
+                f"sample weights, which {type(template).__name__} does not take; use "
+                "per_task=True (one fit per task) or an rkhsmtl estimator.")
         if self._joint_fit():
             Y_complete = np.repeat(labels[:, None], n_tasks, axis=1)
             if not is_classifier:
@@ -423,6 +428,10 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         else:
             self.estimator_ = None
             self.estimators_ = []
+            if labels.dtype == object:
+                # e.g. integers stored as objects next to None: scikit-learn needs a
+                # concrete label type.
+                labels = np.asarray(labels.tolist())
             for t in range(n_tasks):
                 used = W[:, t] > 0
                 self.estimators_.append(clone(template).fit(

@@ -279,3 +279,27 @@ def test_array_api_strict_matches_numpy(weighting):
                                    atol=1e-10)
     with pytest.raises(ValueError, match="NumPy input"):
         DistributionMatchingMTL(KernelRidge(), **kw).fit(xps.asarray(X), Y)
+
+
+def test_object_integer_labels_with_none_for_per_task_sklearn_classifiers():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(60, 2))
+    labels = np.empty((60, 2), dtype=object)
+    labels[:] = None
+    task = np.arange(60) % 2
+    labels[np.arange(60), task] = (X[:, 0] > 0).astype(int)
+    model = DistributionMatchingMTL(LogisticRegression(), random_state=0).fit(X, labels)
+    assert model.predict(X).shape == (60, 2)
+
+
+def test_joint_fit_of_a_sklearn_estimator_is_explained():
+    from sklearn.kernel_ridge import KernelRidge
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(40, 2))
+    Y = np.full((40, 2), np.nan)
+    Y[np.arange(40), np.arange(40) % 2] = X[:, 0]
+    with pytest.raises(ValueError, match="per_task=False"):
+        DistributionMatchingMTL(KernelRidge(), per_task=False).fit(X, Y)

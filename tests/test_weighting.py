@@ -277,15 +277,34 @@ def test_cross_fitting_uses_models_fitted_without_the_fold(weighting):
         assert all(np.any((fold == k) & (task == t)) for t in range(3))
         held, train = fold == k, fold != k
         if isinstance(weighting, TaskPosteriorRatio):
-            ref = TaskPosteriorRatio().fit(X[train], task[train]).ratio(X[held])
+            model = TaskPosteriorRatio().fit(X[train], task[train])
+            ref, ref_train = model.ratio(X[held]), model.ratio(X[train])
         else:
-            ref = np.column_stack([
-                ULSIF(sigmas=1.0, lambdas=0.1).fit(X[train][task[train] == t],
-                                                   X[train]).ratio(X[held])
-                for t in range(3)])
-        np.testing.assert_allclose(R[held], ref, rtol=1e-10)
+            fits = [ULSIF(sigmas=1.0, lambdas=0.1).fit(X[train][task[train] == t],
+                                                       X[train]) for t in range(3)]
+            ref = np.column_stack([m.ratio(X[held]) for m in fits])
+            ref_train = np.column_stack([m.ratio(X[train]) for m in fits])
+        # Each fold model is rescaled so that its training pool has mean ratio 1.
+        np.testing.assert_allclose(R[held], ref / ref_train.mean(axis=0), rtol=1e-10)
     in_sample, _, _ = task_density_ratios(X, task, 3, weighting)
     assert not np.allclose(in_sample, R)
+
+
+def test_cross_fitting_keeps_copies_of_a_row_in_one_fold():
+    X, task = gaussian_tasks(sizes=(30, 30, 30))
+    groups = np.arange(task.size) % 45  # every input appears twice
+    _, _, fold = task_density_ratios(X, task, 3, TaskPosteriorRatio(), cv=3,
+                                     random_state=0, groups=groups)
+    for g in range(45):
+        assert np.unique(fold[groups == g]).size == 1
+
+
+def test_two_sample_cross_fitting_needs_two_examples_per_training_part():
+    X, task = gaussian_tasks(sizes=(30, 30, 2))
+    with pytest.raises(ValueError, match="every cross-fitting training part"):
+        task_density_ratios(X, task, 3, ULSIF(), cv=3)
+    # The discriminative estimator copes.
+    task_density_ratios(X, task, 3, TaskPosteriorRatio(), cv=3)
 
 
 def test_cross_fitting_needs_two_examples_per_task():
@@ -329,6 +348,11 @@ def test_array_api_strict_matches_numpy():
             assert w.device == device
             assert effective_sample_size(w) == pytest.approx(
                 effective_sample_size(normalize_weights(ref)))
+            capped = normalize_weights(r, clip=2.0)  # the cap's bisection too
+            assert capped.device == device
+            np.testing.assert_allclose(
+                np.asarray(xps.asarray(capped, device=xps.Device("CPU_DEVICE"))),
+                normalize_weights(ref, clip=2.0), rtol=1e-8)
 
 
 def test_kernel_mean_matching_recovers_ratios_at_denominator_points():

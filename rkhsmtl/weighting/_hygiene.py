@@ -67,7 +67,9 @@ def _cap_column(w, cap, xp):
         raise ValueError(
             f"clip={cap} is too small: only {n_positive} of {w.shape[0]} weights are "
             "positive, so no capped weights can have mean 1.")
-    smallest = float(xp.min(xp.where(w > 0, w, xp.asarray(float('inf'), dtype=w.dtype))))
+    # Zeros replaced by the largest weight (on w's own device) leave the minimum of
+    # the positive weights.
+    smallest = float(xp.min(xp.where(w > 0, w, xp.max(w))))
     lo, hi = 1.0, cap / smallest
     for _ in range(_BISECTION_STEPS):
         mid = 0.5 * (lo + hi)

@@ -20,14 +20,24 @@ def is_task_ratio_estimator(estimator):
         estimator, "_rkhsmtl_task_ratio", False)
 
 
-def task_folds(task, n_tasks, cv, random_state):
+def task_folds(task, n_tasks, cv, random_state, groups=None):
     """Fold of each row, stratified by task (each task spread round-robin).
+
+    With ``groups`` (e.g. the row of ``X`` each pooled example comes from), all
+    examples of a group share one fold, stratified by the task of the group's
+    first example: copies of one input never end up on both sides of a split.
 
     Returns
     -------
     fold : ndarray of int, shape (n_samples,)
     """
     rng = check_random_state(random_state)
+    if groups is not None:
+        groups = np.asarray(groups)
+        _, first, inverse = np.unique(groups, return_index=True,
+                                           return_inverse=True)
+        group_fold = task_folds(task[first], n_tasks, cv, rng)
+        return group_fold[inverse.ravel()]
     fold = np.empty(task.shape[0], dtype=int)
     for t in range(n_tasks):
         rows = np.flatnonzero(task == t)
@@ -50,7 +60,8 @@ def _fit_predict(weighting, Z_train, task_train, Z_eval, n_tasks, xp):
     return xp.stack(columns, axis=1), models
 
 
-def task_density_ratios(Z, task, n_tasks, weighting, *, cv=None, random_state=None):
+def task_density_ratios(Z, task, n_tasks, weighting, *, cv=None, random_state=None,
+                        groups=None):
     """Raw density ratios ``r_t(z_i)`` of every pooled example for every task.
 
     Parameters
@@ -72,6 +83,9 @@ def task_density_ratios(Z, task, n_tasks, weighting, *, cv=None, random_state=No
         task needs at least 2 examples).
     random_state : int or None, default=None
         Seeds the folds.
+    groups : array-like of shape (n_samples,) or None, default=None
+        Examples sharing a group (copies of one input labelled for several tasks)
+        are kept in one fold.
 
     Returns
     -------
@@ -97,18 +111,38 @@ def task_density_ratios(Z, task, n_tasks, weighting, *, cv=None, random_state=No
             f"Cross-fitting the weights needs at least 2 examples per task; task(s) "
             f"{np.flatnonzero(counts < 2).tolist()} have fewer. Use weighting_cv=None "
             "or drop those tasks.")
-    fold = task_folds(task, n_tasks, int(cv), random_state)
+    fold = task_folds(task, n_tasks, int(cv), random_state, groups=groups)
+    two_sample = not is_task_ratio_estimator(weighting)
+    if two_sample:
+        # A two-sample estimator selects its width/ridge by leave-one-out or
+        # likelihood CV among the task's examples: two are needed in every
+        # training part.
+        short = sorted({t for k in range(int(cv)) for t in range(n_tasks)
+                        if np.sum((fold != k) & (task == t)) < 2})
+        if short:
+            raise ValueError(
+                f"{type(weighting).__name__} fits one ratio per task and needs at least "
+                f"2 examples of each task in every cross-fitting training part; "
+                f"task(s) {short} have too few for weighting_cv={int(cv)}. Use the "
+                "discriminative weighting ('logistic'), fewer folds, or "
+                "weighting_cv=None.")
     blocks, order, models = [], [], []
     for k in range(int(cv)):
         test = np.flatnonzero(fold == k)
         if test.size == 0:
             continue
         train = np.flatnonzero(fold != k)
-        R_k, model = _fit_predict(
-            weighting, xp.take(Z, xp.asarray(train, device=device), axis=0),
-            task[train], xp.take(Z, xp.asarray(test, device=device), axis=0),
-            n_tasks, xp)
-        blocks.append(xp.astype(R_k, xp.float64))
+        Z_train = xp.take(Z, xp.asarray(train, device=device), axis=0)
+        Z_eval = xp.take(Z, xp.asarray(np.concatenate([test, train]), device=device),
+                         axis=0)
+        R_k, model = _fit_predict(weighting, Z_train, task[train], Z_eval, n_tasks, xp)
+        R_k = xp.astype(R_k, xp.float64)
+        # Fold models differ in scale; each is put on the scale where its own
+        # training pool has mean ratio 1 before the folds are joined.
+        train_mean = xp.mean(R_k[test.size:, :], axis=0)
+        train_mean = xp.where(train_mean > 0, train_mean, xp.ones_like(train_mean))
+        R_k = R_k[:test.size, :] / train_mean[None, :]
+        blocks.append(R_k)
         order.append(test)
         models.append(model)
     # Rows came fold by fold; put them back in the original order.
