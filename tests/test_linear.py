@@ -380,3 +380,63 @@ def test_school_cmtl_reaches_the_reference_optimum():
     assert model.objective_history_[-1] / 2 == pytest.approx(1133661.6, abs=0.06)
     M = model.task_relation_
     assert np.trace(M) == pytest.approx(5.0)
+
+
+def test_classifier_grid_search_with_missing_labels_and_the_stratified_splitter():
+    from sklearn.model_selection import GridSearchCV
+
+    from rkhsmtl.linear import MultiTaskLinearClassifier
+    from rkhsmtl.model_selection import MultiTaskStratifiedKFold
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(90, 4))
+    Y = (X @ rng.normal(size=(4, 3)) > 0).astype(float)
+    Y[rng.random(Y.shape) < 0.3] = np.nan
+    search = GridSearchCV(MultiTaskLinearClassifier("l21"), {"alpha": [0.1, 1.0]},
+                          cv=MultiTaskStratifiedKFold(3, shuffle=True, random_state=0),
+                          error_score="raise").fit(X, Y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_offset_targets_do_not_stop_the_solver_early():
+    """The tolerance is in units of the gradient at the best intercepts, not at 0."""
+    from sklearn.linear_model import Lasso
+
+    from rkhsmtl.linear import MultiTaskLinearRegressor
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(200, 10)) + 5.0
+    y = X @ rng.normal(size=10) + rng.normal(size=200) + 1000.0
+    ours = MultiTaskLinearRegressor("lasso", alpha=5.0).fit(X, y[:, None])
+    ref = Lasso(alpha=5.0 / 400, tol=1e-12, max_iter=100_000).fit(X, y)
+    np.testing.assert_allclose(ours.coef_.ravel(), ref.coef_, atol=1e-4)
+
+
+def test_exact_fit_converges():
+    from rkhsmtl.linear import MultiTaskLinearRegressor
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(50, 5))
+    Y = X @ rng.normal(size=(5, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = MultiTaskLinearRegressor("none", alpha=0.0).fit(X, Y)
+    assert model.solver_info_["converged"]
+
+
+def test_path_and_cv_leave_the_user_penalty_untouched():
+    from rkhsmtl.linear import GraphPenalty, MultiTaskLinearRegressorCV, linear_path
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(60, 4))
+    Y = X @ rng.normal(size=(4, 4)) + rng.normal(size=(60, 4))
+    penalty = GraphPenalty("chain", beta=1.0)
+    linear_path(X, Y, penalty=penalty, n_alphas=3)
+    penalty.set_params(graph="mean")
+    changed = linear_path(X, Y, penalty=penalty, n_alphas=3)[1]
+    fresh = linear_path(X, Y, penalty=GraphPenalty("mean", beta=1.0), n_alphas=3)[1]
+    np.testing.assert_array_equal(changed, fresh)
+    assert not hasattr(penalty, "_lap_cache")
+    a = MultiTaskLinearRegressorCV(n_alphas=3).fit(X, Y, sample_weight=2.0)
+    b = MultiTaskLinearRegressorCV(n_alphas=3).fit(X, Y, sample_weight=np.full(60, 2.0))
+    np.testing.assert_allclose(a.coef_, b.coef_)

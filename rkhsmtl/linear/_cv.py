@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._backend import array_device, to_namespace, to_numpy
 from .._labels import encode_binary_tasks
-from .._validation import validate_targets, validate_X_fit
+from .._validation import validate_sample_weight, validate_targets, validate_X_fit
 from ..metrics import nan_r2_score
 from ..model_selection import MultiTaskStratifiedKFold
 from ._datafits import DATAFITS
@@ -89,6 +89,9 @@ class _LinearCVBase(MultiOutputMixin, BaseEstimator):
         X_checked, xp = validate_X_fit(self, X)
         device = array_device(X_checked)
         Y = self._encoded_targets(X_checked, y, xp, device)
+        # Validated once (scalars broadcast to (n,), shapes and signs checked), so
+        # that the folds can index the weights.
+        sample_weight = validate_sample_weight(sample_weight, Y, xp, device)
         pen = resolve_penalty(self.penalty)
         if self.alphas is None:
             design, Yf, omega = make_problem(

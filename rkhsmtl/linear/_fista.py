@@ -168,8 +168,13 @@ def kkt_residual(X, Yf, omega, datafit, penalty, alpha, l2, Z, b, fit_intercept,
 
 
 def _grad_scale(X, Yf, omega, datafit, fit_intercept, xp):
-    zeros = xp.zeros_like(Yf)
-    _, gF = datafit.value_and_grad(zeros, Yf, omega, xp)
+    """Norm of the gradient at ``W = 0`` and the best intercepts: the units of tol.
+
+    Taken with the intercepts fitted, so that an offset of ``Y`` (or uncentred
+    features) does not inflate the scale and stop the solver early.
+    """
+    b = _initial_intercept(X, Yf, omega, datafit, fit_intercept, xp)
+    _, gF = datafit.value_and_grad(X.add_intercept(xp.zeros_like(Yf), b), Yf, omega, xp)
     scale = _sq(X.rmatvec(gF), xp)
     if fit_intercept:
         scale += _sq(X.task_sums(gF), xp)
@@ -306,6 +311,7 @@ def fista(X, Yf, omega, datafit, penalty, alpha, l2, xp, *, fit_intercept=True,
     F = predict(W, b)
     obj = float(_smooth_value(F, W, Yf, omega, datafit, penalty, alpha, l2, xp)
                 + penalty.value(Z, alpha, xp))
+    obj_start = obj
     Z_old, b_old, F_old = Z, b, F
     t = 1.0
     history = []
@@ -366,7 +372,10 @@ def fista(X, Yf, omega, datafit, penalty, alpha, l2, xp, *, fit_intercept=True,
         Z_old, b_old, F_old = Z, b, F
         Z, b, F = Zn, bn, Fn
         t = 1.0 if restart_now else t_next
-        rel_change = abs(obj - obj_new) / max(abs(obj_new), 1e-300)
+        # Relative to the objective, but not below a tiny fraction of the starting
+        # one: an optimum at 0 (an exact fit) would never pass a purely relative test.
+        rel_change = abs(obj - obj_new) / max(abs(obj_new), 1e-12 * abs(obj_start),
+                                              1e-300)
         obj = obj_new
 
         # Cheap test at the extrapolated point, then the real one at Z.

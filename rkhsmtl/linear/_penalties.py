@@ -17,6 +17,7 @@ clusters, weight ``beta`` of a second component).
 
 from __future__ import annotations
 
+import copy
 import numbers
 
 import numpy as np
@@ -334,6 +335,9 @@ class GraphPenalty(LinearPenalty):
     def validate(self, n_tasks, alpha, l2):
         _check_nonneg(self.beta, "beta")
         _incidence(self.graph, n_tasks)
+        # The graph may have changed since the last solve (set_params, an array
+        # edited in place): rebuild the Laplacian.
+        self.__dict__.pop("_lap_cache", None)
 
     def laplacian(self, n_tasks):
         """``G G^T`` (n_tasks x n_tasks, NumPy)."""
@@ -536,9 +540,13 @@ PENALTIES = {
 
 
 def resolve_penalty(penalty):
-    """A penalty object from a name or an object (objects are returned as is)."""
+    """A fresh penalty object from a name or an object (objects are deep-copied).
+
+    Solvers may cache derived quantities on the penalty (the graph Laplacian); a
+    copy keeps the user's object untouched and the cache fresh.
+    """
     if isinstance(penalty, LinearPenalty):
-        return penalty
+        return copy.deepcopy(penalty)
     if isinstance(penalty, str) and penalty in PENALTIES:
         return PENALTIES[penalty]()
     raise ValueError(
