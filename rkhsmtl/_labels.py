@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["encode_binary_tasks", "decode_binary_tasks", "missing_mask",
-           "binarize_with_classes"]
+           "binarize_with_classes", "check_both_classes_weighted"]
 
 
 def _is_missing_scalar(value):
@@ -196,3 +196,23 @@ def decode_binary_tasks(positive, classes):
     for t, col in enumerate(columns):
         out[:, t] = col
     return out
+
+
+def _host(array):
+    from ._backend import to_numpy
+
+    return np.asarray(to_numpy(array), dtype=float)
+
+
+def check_both_classes_weighted(Y_pm, sample_weight):
+    """With an unpenalised intercept, a task seeing one class has no minimiser."""
+    weights = np.ones(Y_pm.shape) if sample_weight is None else np.broadcast_to(
+        _host(sample_weight).reshape(Y_pm.shape[0], -1), Y_pm.shape)
+    for t in range(Y_pm.shape[1]):
+        used = weights[:, t] > 0
+        if not (np.any(used & (Y_pm[:, t] > 0)) and np.any(used & (Y_pm[:, t] < 0))):
+            raise ValueError(
+                f"Task {t} has labels of only one class with a positive sample weight; "
+                "with fit_intercept=True its intercept would grow without bound. Give "
+                "both classes a positive weight or set fit_intercept=False."
+            )

@@ -12,7 +12,7 @@ from ._backend import (
     to_numpy,
 )
 from ._base import BinaryTasksClassifierMixin, SeparableKernelMixin
-from ._labels import encode_binary_tasks
+from ._labels import check_both_classes_weighted, encode_binary_tasks
 from ._solvers.logistic import (
     fit_logistic_fixed,
     fit_logistic_learned,
@@ -94,20 +94,6 @@ def class_weight_matrix(class_weight, Y_pm, classes, sample_weight=None):
         weights[positive, t] = w_pos
         weights[negative, t] = w_neg
     return weights
-
-
-def _check_both_classes_weighted(Y_pm, sample_weight):
-    """With an unpenalised intercept, a task seeing one class has no minimiser."""
-    weights = np.ones(Y_pm.shape) if sample_weight is None else np.broadcast_to(
-        to_numpy(sample_weight).reshape(Y_pm.shape[0], -1), Y_pm.shape)
-    for t in range(Y_pm.shape[1]):
-        used = weights[:, t] > 0
-        if not (np.any(used & (Y_pm[:, t] > 0)) and np.any(used & (Y_pm[:, t] < 0))):
-            raise ValueError(
-                f"Task {t} has labels of only one class with a positive sample weight; "
-                "with fit_intercept=True its intercept would grow without bound. Give "
-                "both classes a positive weight or set fit_intercept=False."
-            )
 
 
 class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin,
@@ -330,7 +316,7 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
         Y_pm = xp_in.asarray(to_namespace(Y_pm, xp_in, device_in), dtype=X.dtype)
         sample_weight = validate_sample_weight(sample_weight, Y_pm, xp_in, device_in)
         if self.fit_intercept:
-            _check_both_classes_weighted(Y_host, sample_weight)
+            check_both_classes_weighted(Y_host, sample_weight)
         class_weights = class_weight_matrix(
             self.class_weight, Y_host, classes,
             None if sample_weight is None else to_numpy(sample_weight))

@@ -440,3 +440,15 @@ def test_path_and_cv_leave_the_user_penalty_untouched():
     a = MultiTaskLinearRegressorCV(n_alphas=3).fit(X, Y, sample_weight=2.0)
     b = MultiTaskLinearRegressorCV(n_alphas=3).fit(X, Y, sample_weight=np.full(60, 2.0))
     np.testing.assert_allclose(a.coef_, b.coef_)
+
+
+def test_classifier_rejects_one_weighted_class_with_intercepts():
+    from rkhsmtl.linear import MultiTaskLinearClassifier
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(40, 3))
+    Y = (X @ rng.normal(size=(3, 2)) > 0).astype(float)
+    weights = np.ones(Y.shape)
+    weights[Y[:, 0] > 0, 0] = 0.0
+    with pytest.raises(ValueError, match="only one class with a positive sample weight"):
+        MultiTaskLinearClassifier("l21", alpha=0.1).fit(X, Y, sample_weight=weights)

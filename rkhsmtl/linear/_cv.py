@@ -10,7 +10,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted
 
 from .._backend import array_device, to_namespace, to_numpy
-from .._labels import encode_binary_tasks
+from .._labels import check_both_classes_weighted, encode_binary_tasks
 from .._validation import validate_sample_weight, validate_targets, validate_X_fit
 from ..metrics import nan_r2_score
 from ..model_selection import MultiTaskStratifiedKFold
@@ -92,6 +92,8 @@ class _LinearCVBase(MultiOutputMixin, BaseEstimator):
         # Validated once (scalars broadcast to (n,), shapes and signs checked), so
         # that the folds can index the weights.
         sample_weight = validate_sample_weight(sample_weight, Y, xp, device)
+        if self._loss == "logistic" and self.fit_intercept:
+            check_both_classes_weighted(to_numpy(Y), sample_weight)
         pen = resolve_penalty(self.penalty)
         if self.alphas is None:
             design, Yf, omega = make_problem(

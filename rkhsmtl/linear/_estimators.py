@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._backend import array_device, to_namespace
 from .._base import BinaryTasksClassifierMixin
-from .._labels import encode_binary_tasks
+from .._labels import check_both_classes_weighted, encode_binary_tasks
 from .._validation import (
     validate_sample_weight,
     validate_targets,
@@ -365,6 +365,8 @@ class MultiTaskLinearClassifier(BinaryTasksClassifierMixin, ClassifierMixin,
             )
         Y = xp.astype(to_namespace(Y_pm, xp, device), X.dtype)
         sample_weight = validate_sample_weight(sample_weight, Y, xp, device)
+        if self.fit_intercept:
+            check_both_classes_weighted(Y_pm, sample_weight)
         self._y_was_1d = was_1d
         self._fit_wide(X, Y, sample_weight, xp, device)
         self._numeric_classes = all(c.dtype.kind in "biuf" for c in classes)
