@@ -147,17 +147,22 @@ def solve_learned_structure(gram, Y, structure, alpha, xp, *, sample_weight=None
             gram, Y, sample_weight, structure, A0, alpha, xp, progress, solver,
             options)
     if not converged:
-        warnings.warn(
-            f"The alternating minimisation did not converge in {max_iter} iterations "
-            f"(last relative decrease of the objective above tol={tol:g}). Increase "
-            "max_iter or loosen tol.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+        warn_not_converged(max_iter, tol)
     info = {"solver": "alternating", "b_step_solver": b_solver,
             "objective_history": progress.history, "deltas": progress.deltas,
             "n_iter": progress.n_iter, "converged": converged}
     return C, A, info
+
+
+def warn_not_converged(max_iter, tol):
+    """The ConvergenceWarning of an alternating minimisation that hit max_iter."""
+    warnings.warn(
+        f"The alternating minimisation did not converge in {max_iter} iterations "
+        f"(last relative decrease of the objective above tol={tol:g}). Increase "
+        "max_iter or loosen tol.",
+        ConvergenceWarning,
+        stacklevel=4,
+    )
 
 
 def _to_like(matrix, like, xp):

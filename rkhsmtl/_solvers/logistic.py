@@ -396,7 +396,7 @@ def fit_logistic_learned(Phi, Y_pm, W, structure, alpha, xp, *, fit_intercept=Tr
         ``objective_history``, ``deltas``, ``n_iter``, ``converged`` and the report
         of the last Newton solve (``newton``).
     """
-    from .alternating import _Progress, _run_stages, _to_like
+    from .alternating import _Progress, _run_stages, _to_like, warn_not_converged
 
     T = Y_pm.shape[1]
     A0 = _to_like(structure.task_matrix(T), Y_pm, xp)
@@ -432,13 +432,7 @@ def fit_logistic_learned(Phi, Y_pm, W, structure, alpha, xp, *, fit_intercept=Tr
             "iterations; the coefficients may be inexact.",
             ConvergenceWarning, stacklevel=3)
     if not converged:
-        warnings.warn(
-            f"The alternating minimisation did not converge in {max_iter} iterations "
-            f"(last relative decrease of the objective above tol={tol:g}). Increase "
-            "max_iter or loosen tol.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+        warn_not_converged(max_iter, tol)
     report = {"solver": "alternating", "objective_history": progress.history,
               "deltas": progress.deltas, "n_iter": progress.n_iter,
               "converged": converged, "newton": info}
