@@ -17,6 +17,7 @@ from ._backend import (
     to_numpy,
 )
 from ._labels import decode_binary_tasks
+from ._solvers.logistic import sigmoid, softplus
 from ._validation import validate_X_predict
 from .kernels import KERNELS, PairwiseKernel
 
@@ -139,9 +140,7 @@ class BinaryTasksClassifierMixin:
         """
         scores = self._scores(X, "predict_proba")
         xp = get_namespace(scores)
-        # sigmoid without overflow
-        e = xp.exp(-xp.abs(scores))
-        proba = xp.where(scores >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        proba = sigmoid(scores, xp)
         if self._y_was_1d:
             return xp.stack([1.0 - proba, proba], axis=1)
         return proba
@@ -160,8 +159,7 @@ class BinaryTasksClassifierMixin:
         """
         scores = self._scores(X, "predict_log_proba")
         xp = get_namespace(scores)
-        # log sigmoid(s) = -log(1 + exp(-s))
-        log_pos = -(xp.clip(-scores, 0.0, None) + xp.log1p(xp.exp(-xp.abs(scores))))
+        log_pos = -softplus(-scores, xp)  # log sigmoid(s)
         if self._y_was_1d:
             return xp.stack([log_pos - scores, log_pos], axis=1)
         return log_pos

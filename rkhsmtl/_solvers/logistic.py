@@ -37,7 +37,8 @@ from .complete import task_eigh
 from .fixed import MEMORY_FRACTION
 
 __all__ = ["LogisticProblem", "fit_logistic_fixed", "fit_logistic_learned",
-           "kernel_factor", "logistic_terms", "solve_logistic", "task_factor"]
+           "kernel_factor", "logistic_terms", "sigmoid", "softplus", "solve_logistic",
+           "task_factor"]
 
 # Eigenvalues below this fraction of the largest (times the order) are dropped from
 # the factors: they carry no information at double precision.
@@ -52,10 +53,15 @@ _ARMIJO = 1e-4
 _MAX_HALVINGS = 40
 
 
-def _sigmoid(m, xp):
+def sigmoid(m, xp):
     """``1 / (1 + exp(-m))`` without overflow."""
     e = xp.exp(-xp.abs(m))
     return xp.where(m >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def softplus(m, xp):
+    """``log(1 + exp(m)) = max(m, 0) + log(1 + exp(-|m|))``, stable for any ``m``."""
+    return xp.clip(m, 0.0, None) + xp.log1p(xp.exp(-xp.abs(m)))
 
 
 def logistic_terms(F, Y_pm, W, xp, *, derivatives=True):
@@ -80,12 +86,10 @@ def logistic_terms(F, Y_pm, W, xp, *, derivatives=True):
         ``d2loss/dF2`` (diagonal).
     """
     margin = Y_pm * F
-    # log(1 + exp(-m)) = max(-m, 0) + log(1 + exp(-|m|)), stable for any m.
-    softplus = xp.clip(-margin, 0.0, None) + xp.log1p(xp.exp(-xp.abs(margin)))
-    loss = float(xp.sum(W * softplus))
+    loss = float(xp.sum(W * softplus(-margin, xp)))
     if not derivatives:
         return loss, None, None
-    p_wrong = _sigmoid(-margin, xp)  # probability given to the other class
+    p_wrong = sigmoid(-margin, xp)  # probability given to the other class
     G = -W * Y_pm * p_wrong
     D = W * p_wrong * (1.0 - p_wrong)
     return loss, G, D
