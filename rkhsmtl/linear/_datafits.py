@@ -13,6 +13,8 @@ point is a combination of the two previous products.
 
 from __future__ import annotations
 
+from .._solvers.logistic import sigmoid, softplus
+
 __all__ = ["SquaredLoss", "LogisticLoss", "DATAFITS"]
 
 
@@ -51,14 +53,12 @@ class LogisticLoss:
     curvature = 0.25
 
     def value(self, F, Y, omega, xp):
-        return xp.sum(omega * xp.logaddexp(xp.zeros_like(F), -Y * F))
+        return xp.sum(omega * softplus(-Y * F, xp))
 
     def value_and_grad(self, F, Y, omega, xp):
         margin = Y * F
-        loss = xp.logaddexp(xp.zeros_like(F), -margin)
-        # sigma(-m) = exp(-log(1 + exp(m))), stable for either sign of m.
-        sig = xp.exp(-xp.logaddexp(xp.zeros_like(F), margin))
-        return xp.sum(omega * loss), -omega * Y * sig
+        return (xp.sum(omega * softplus(-margin, xp)),
+                -omega * Y * sigmoid(-margin, xp))
 
     def bregman(self, F_new, F_old, Y, omega, xp):
         """``loss(F_new) - loss(F_old) - <grad, F_new - F_old>`` entry by entry.
@@ -67,13 +67,12 @@ class LogisticLoss:
         small (and the line search would then grow ``L`` for nothing); per entry,
         small margin changes use the fourth-order Taylor expansion instead.
         """
-        zeros = xp.zeros_like(F_old)
         m0 = Y * F_old
         d = Y * (F_new - F_old)
-        p = xp.exp(-xp.logaddexp(zeros, m0))  # sigma(-m0) = -loss'(m0)
+        p = sigmoid(-m0, xp)  # -loss'(m0)
         q = p * (1.0 - p)
         r = 1.0 - 2.0 * p
-        exact = xp.logaddexp(zeros, -(m0 + d)) - xp.logaddexp(zeros, -m0) + p * d
+        exact = softplus(-(m0 + d), xp) - softplus(-m0, xp) + p * d
         taylor = d * d * (0.5 * q - d * q * r / 6.0
                           + d * d * (q * r * r - 2.0 * q * q) / 24.0)
         return xp.sum(omega * xp.where(xp.abs(d) < 1e-3, taylor, exact))
