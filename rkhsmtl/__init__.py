@@ -4,6 +4,7 @@ Learn many related tasks at once with the kernel ``k(x, x') A``, where the
 task-structure matrix ``A`` says how tasks share information.
 """
 
+from ._config import config_context, get_config, set_config
 from .distribution_matching import DistributionMatchingMTL
 from .logistic import MultiTaskKernelClassifier
 from .ridge import MultiTaskKernelRidge
@@ -11,4 +12,4 @@ from .ridge import MultiTaskKernelRidge
 __version__ = "0.1.0.dev0"
 
 __all__ = ["DistributionMatchingMTL", "MultiTaskKernelClassifier", "MultiTaskKernelRidge",
-           "__version__"]
+           "__version__", "config_context", "get_config", "set_config"]

@@ -2,8 +2,8 @@
 
 Every numerical core in rkhsmtl takes arrays and the namespace ``xp`` they live in
 and calls only standard array-API functions. The handful of operations the standard
-does not have (triangular solves, a Cholesky that is safe for very large matrices,
-free-memory queries) are dispatched here, once: NumPy to SciPy, CuPy to
+does not have (triangular solves, a Cholesky that is safe for very large matrices)
+are dispatched here, once: NumPy to SciPy, CuPy to
 ``cupyx.scipy``, anything else (e.g. ``array_api_strict``) to the generic
 ``xp.linalg`` fallback.
 
@@ -13,9 +13,6 @@ fail for arrays on another device).
 
 from __future__ import annotations
 
-import math
-import os
-
 import array_api_compat
 from array_api_compat import (
     array_namespace,
@@ -24,16 +21,15 @@ from array_api_compat import (
 )
 from array_api_compat import device as array_device
 
+from .exceptions import MemoryBudgetError  # noqa: F401 - its former home
+
 __all__ = [
     "array_device",
-    "available_memory_bytes",
     "cholesky",
     "cho_solve",
-    "check_memory",
     "get_namespace",
     "is_cupy_namespace",
     "is_numpy_namespace",
-    "MemoryBudgetError",
     "resolve_compute_namespace",
     "solve_triangular",
     "to_namespace",
@@ -43,10 +39,6 @@ __all__ = [
 # Size from which a dense Cholesky is factorised block by block (see `cholesky`).
 _BLOCKED_CHOLESKY_MIN_SIZE = 8192
 _CHOLESKY_BLOCK = 2048
-
-
-class MemoryBudgetError(MemoryError):
-    """Raised before allocating when a computation would not fit in memory."""
 
 
 def get_namespace(*arrays):
@@ -251,67 +243,6 @@ def cho_solve(l, b, xp):
     """Solve ``(L L^T) x = b`` given the lower Cholesky factor ``L``."""
     z = solve_triangular(l, b, xp, lower=True)
     return solve_triangular(l, z, xp, lower=True, trans=True)
-
-
-# ---------------------------------------------------------------------------
-# Memory
-# ---------------------------------------------------------------------------
-def available_memory_bytes(xp=None):
-    """Memory a new allocation can use: free GPU memory for CuPy, else host RAM.
-
-    The ``RKHSMTL_MEMORY_LIMIT`` environment variable (bytes) caps the answer, which
-    lets users (and tests) impose a smaller budget than the machine has.
-    """
-    limit = os.environ.get("RKHSMTL_MEMORY_LIMIT")
-    cap = float(limit) if limit else math.inf
-    if xp is not None and is_cupy_namespace(xp):
-        import cupy
-
-        free, _ = cupy.cuda.runtime.memGetInfo()
-        return min(float(free), cap)
-    avail = None
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    avail = float(line.split()[1]) * 1024.0
-                    break
-    except OSError:
-        pass
-    if avail is None:
-        try:
-            avail = float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-        except (ValueError, OSError, AttributeError):
-            avail = math.inf
-    return min(avail, cap)
-
-
-def _format_bytes(nbytes):
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if nbytes < 1024.0 or unit == "TiB":
-            return f"{nbytes:.1f} {unit}"
-        nbytes /= 1024.0
-    return f"{nbytes:.1f} TiB"  # pragma: no cover
-
-
-def check_memory(nbytes, what, advice, xp=None):
-    """Raise `MemoryBudgetError` if ``nbytes`` exceed the available memory.
-
-    Parameters
-    ----------
-    nbytes : float
-        Bytes the computation will allocate.
-    what : str
-        What is being allocated, for the message.
-    advice : str
-        What the user can do instead (another solver, fewer samples, ...).
-    """
-    available = available_memory_bytes(xp)
-    if nbytes > available:
-        raise MemoryBudgetError(
-            f"{what} needs {_format_bytes(nbytes)} but only "
-            f"{_format_bytes(available)} of memory is available. {advice}"
-        )
 
 
 def eigh(a, xp):

@@ -17,15 +17,12 @@ from ._backend import (
     to_numpy,
 )
 from ._labels import decode_binary_tasks
+from ._memory import row_block
 from ._solvers.logistic import sigmoid, softplus
 from ._validation import validate_X_predict
 from .kernels import KERNELS, PairwiseKernel
 
 __all__ = ["BinaryTasksClassifierMixin", "SeparableKernelMixin"]
-
-# Rows of the test kernel matrix computed at a time in predict.
-_PREDICT_BLOCK_BYTES = 128 * 2**20
-
 
 class SeparableKernelMixin:
     """Parameter checks and prediction of ``k(x, x') A`` models.
@@ -86,7 +83,7 @@ class SeparableKernelMixin:
         else:
             X_fit = to_namespace(self.X_fit_, xp, device)
             n_fit = X_fit.shape[0]
-            block = max(1, int(_PREDICT_BLOCK_BYTES // (8 * max(n_fit, 1))))
+            block = row_block(n_fit)
             n = Xc.shape[0]
             if n <= block:
                 values = kernel(Xc, X_fit, xp=xp) @ coef

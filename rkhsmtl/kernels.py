@@ -11,15 +11,12 @@ fit in memory.
 from __future__ import annotations
 
 from ._backend import array_device, get_namespace, is_numpy_namespace
+from ._memory import row_block
 
 __all__ = ["KERNELS", "PairwiseKernel"]
 
 KERNELS = ("linear", "poly", "polynomial", "rbf", "laplacian", "sigmoid", "cosine",
            "precomputed")
-
-# Bytes of temporaries per block (the laplacian kernel needs block x m x d).
-_BLOCK_BYTES = 64 * 2**20
-
 
 class PairwiseKernel:
     """A scalar kernel ``k(x, x')`` with resolved parameters.
@@ -107,8 +104,9 @@ class PairwiseKernel:
 
     # -- one block -----------------------------------------------------------
     def _block_rows(self, m, d):
-        per_row = 8 * m * (d if self.kernel == "laplacian" else 2)
-        return max(1, int(_BLOCK_BYTES // max(per_row, 1)))
+        # The laplacian kernel broadcasts a (rows, m, d) array of differences; the
+        # others hold the product and one temporary.
+        return row_block(m, d if self.kernel == "laplacian" else 2)
 
     def _block(self, X, Y, xp):
         kernel = self.kernel

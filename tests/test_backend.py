@@ -7,13 +7,12 @@ import scipy.linalg
 
 from rkhsmtl import _backend
 from rkhsmtl._backend import (
-    MemoryBudgetError,
     _blocked_cholesky_numpy,
-    available_memory_bytes,
-    check_memory,
     cholesky,
     resolve_compute_namespace,
 )
+from rkhsmtl._memory import available_memory_bytes, check_memory
+from rkhsmtl.exceptions import MemoryBudgetError
 
 
 def _spd(n, seed=0):

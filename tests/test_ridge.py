@@ -11,6 +11,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import rkhsmtl
 from rkhsmtl import MultiTaskKernelRidge
 from rkhsmtl.structure import FixedMatrix, MeanRegularized
 
@@ -144,9 +145,10 @@ def test_predict_in_blocks_equals_one_block(data, monkeypatch):
     X, Y = data
     model = MultiTaskKernelRidge().fit(X, Y)
     whole = model.predict(X)
-    monkeypatch.setattr("rkhsmtl._base._PREDICT_BLOCK_BYTES", 8 * 40 * 3)
-    assert np.array_equal(model.predict(X), whole) or rel_err(model.predict(X),
-                                                               whole) < 1e-14
+    # Three rows of the 40-column test kernel per block.
+    with rkhsmtl.config_context(working_memory=8 * 40 * 3 / 2**20):
+        blocked = model.predict(X)
+    assert np.array_equal(blocked, whole) or rel_err(blocked, whole) < 1e-14
 
 
 def test_precomputed_kernel_equals_named_kernel(data):

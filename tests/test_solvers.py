@@ -11,7 +11,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics.pairwise import rbf_kernel
 
 from rkhsmtl import MultiTaskKernelRidge
-from rkhsmtl._backend import MemoryBudgetError
 from rkhsmtl._solvers.cg import (
     DenseObservedOperator,
     KroneckerOperator,
@@ -19,6 +18,7 @@ from rkhsmtl._solvers.cg import (
 )
 from rkhsmtl._solvers.complete import distinct_eigenvalue_groups
 from rkhsmtl._solvers.observed import ObservedEntries, build_observed_system
+from rkhsmtl.exceptions import MemoryBudgetError
 from rkhsmtl.kernels import PairwiseKernel, TrainingGram
 
 ALPHA = 0.3
@@ -241,7 +241,7 @@ def test_auto_falls_back_to_streaming_cg_when_nothing_dense_fits(monkeypatch):
     C_ref = stacked_kronecker_solve(K, Y, A, ALPHA)
     # Room for CG's vectors (~50 kB) but not for the 150 x 150 kernel (180 kB).
     monkeypatch.setenv("RKHSMTL_MEMORY_LIMIT", "150000")
-    monkeypatch.setattr("rkhsmtl._solvers.fixed.DEFAULT_SOLVER_OPTIONS",
+    monkeypatch.setattr("rkhsmtl._solvers.plan.DEFAULT_SOLVER_OPTIONS",
                         {"tol": 1e-13, "max_iter": 2000, "preconditioner": "nystrom",
                          "preconditioner_rank": 20})
     with warnings.catch_warnings():

@@ -31,20 +31,14 @@ import warnings
 
 from sklearn.exceptions import ConvergenceWarning
 
-from .._backend import array_device, available_memory_bytes, check_memory, eigh
+from .._backend import array_device, eigh
+from .._memory import check_memory, eigendecomposition_bytes, memory_budget, row_block
 from ..kernels import PairwiseKernel, TrainingGram
 from .complete import task_eigh
-from .fixed import (
-    MEMORY_FRACTION,
-    _complete_sample_weights,
-    _entry_weights,
-    memory_estimates,
-    solve_fixed_structure,
-)
+from .fixed import solve_fixed_structure
+from .plan import complete_sample_weights, entry_weights
 
 __all__ = ["solve_learned_structure"]
-
-_BLOCK_BYTES = 128 * 2**20
 
 
 def _relative_change(new, old, xp):
@@ -130,7 +124,7 @@ def solve_learned_structure(gram, Y, structure, alpha, xp, *, sample_weight=None
     """
     T = Y.shape[1]
     A0 = _to_like(structure.task_matrix(T), Y, xp)
-    sample_w, complete = _complete_sample_weights(Y, sample_weight, xp)
+    sample_w, complete = complete_sample_weights(Y, sample_weight, xp)
     progress = _Progress(tol, max_iter, verbose)
     if complete and solver in ("auto", "eig"):
         C, A, converged = _eigenbasis_iterations(gram, Y, sample_w, structure, A0,
@@ -216,7 +210,7 @@ def _eigenbasis_iterations(gram, Y, sample_w, structure, A0, alpha, xp, progress
     """Complete Y, per-sample weights: every iteration in the eigenbasis of K~."""
     n, T = Y.shape
     check_memory(
-        memory_estimates(n, sample_w is not None)["eig"] / MEMORY_FRACTION,
+        eigendecomposition_bytes(n, sample_w is not None),
         f"A learned task structure on {n} samples (an {n}x{n} kernel matrix and its "
         "eigendecomposition)",
         "Use solver='cg' (matrix-free B-steps), or fit on a subsample.",
@@ -259,7 +253,7 @@ def _cached_gram(gram, xp):
     n = gram.n
     if gram.kernel.is_precomputed or gram.features() is not None:
         return gram
-    if 3.0 * n * n * 8 > MEMORY_FRACTION * available_memory_bytes(xp):
+    if eigendecomposition_bytes(n) > memory_budget(xp):
         return gram
     return TrainingGram(PairwiseKernel("precomputed"), gram.full(), xp)
 
@@ -269,7 +263,7 @@ def _kernel_times(gram, C, xp):
     n = gram.n
     if gram.kernel.is_precomputed:
         return gram.X @ C
-    block = max(1, int(_BLOCK_BYTES // (8 * max(n, 1))))
+    block = row_block(n)
     out = xp.empty(C.shape, dtype=C.dtype, device=array_device(C))
     for start in range(0, n, block):
         stop = min(start + block, n)
@@ -281,7 +275,7 @@ def _masked_iterations(gram, Y, sample_weight, structure, A0, alpha, xp, progres
                        solver, options):
     """Missing labels or per-entry weights: B-steps by the observed-entries solver."""
     gram = _cached_gram(gram, xp)
-    W = _entry_weights(Y, sample_weight, xp, Y.dtype)
+    W = entry_weights(Y, sample_weight, xp)
     Y0 = xp.where(xp.isnan(Y), xp.zeros_like(Y), Y)
     # The previous B-step's coefficients warm-start the next one (CG).
     last = {"C": None, "solver": None}

@@ -37,6 +37,7 @@ import warnings
 from sklearn.exceptions import ConvergenceWarning
 
 from .._backend import array_device, random_normal, solve_triangular
+from .._memory import row_block
 
 __all__ = [
     "DenseObservedOperator",
@@ -45,9 +46,6 @@ __all__ = [
     "nystrom_preconditioner",
     "pcg",
 ]
-
-_BLOCK_BYTES = 64 * 2**20
-
 
 def _norm(v, xp):
     return float(xp.sqrt(xp.sum(v * v)))
@@ -99,7 +97,7 @@ class KroneckerOperator:
             out = self.K @ grid
         else:
             out = xp.empty_like(grid)
-            block = max(1, int(_BLOCK_BYTES // (8 * max(n, 1))))
+            block = row_block(n)
             for start in range(0, n, block):
                 stop = min(start + block, n)
                 out[start:stop, :] = self.gram.rows(start, stop) @ grid
@@ -121,7 +119,7 @@ class StreamingHadamardOperator:
         xp, obs = self.xp, self.obs
         N = obs.size
         out = xp.empty_like(V)
-        block = max(1, int(_BLOCK_BYTES // (8 * 3 * max(N, 1))))
+        block = row_block(N, 3)
         weighted = obs.sqrt_w[:, None] * V
         for start in range(0, N, block):
             stop = min(start + block, N)

@@ -1,114 +1,31 @@
-"""Choosing and running a solver for kernel ridge with a fixed task structure.
+"""Kernel ridge with a fixed task structure: run the plan of :mod:`.plan`.
 
 Knows nothing of scikit-learn: takes arrays in a namespace ``xp``, returns the dual
-coefficients and a small report of what was done.
+coefficients and a small report of what was done. The choice of the solver is made
+by :func:`~.plan.plan_fixed_solver`; this module only executes it.
 """
 
 from __future__ import annotations
 
 import warnings
 
-from .._backend import MemoryBudgetError, available_memory_bytes, check_memory
 from .cg import (
     DenseObservedOperator,
     KroneckerOperator,
     StreamingHadamardOperator,
     solve_observed_cg,
 )
-from .complete import count_positive_groups, solve_rotated_cholesky, solve_sylvester_eig
+from .complete import solve_rotated_cholesky, solve_sylvester_eig
 from .observed import ObservedEntries, build_observed_system, solve_observed_cholesky
-from .primal import primal_system_size, solve_primal
+from .plan import (
+    DEFAULT_SOLVER_OPTIONS,
+    SOLVERS,
+    describe_problem,
+    plan_fixed_solver,
+)
+from .primal import solve_primal
 
-__all__ = ["DEFAULT_SOLVER_OPTIONS", "SOLVERS", "solve_fixed_structure"]
-
-SOLVERS = ("auto", "eig", "cholesky", "cg", "primal")
-
-DEFAULT_SOLVER_OPTIONS = {
-    "tol": 1e-7,  # CG: relative residual
-    "max_iter": 1000,  # CG iterations
-    "preconditioner": "nystrom",  # CG: "nystrom", "jacobi" or None
-    "preconditioner_rank": 100,  # CG: rank of the Nystrom sketch
-}
-
-# An eigendecomposition costs about this many Cholesky factorisations of the same
-# size (measured: 13-15x with OpenBLAS on 2 cores, n = 3000). "auto" prefers one
-# Cholesky per distinct eigenvalue of A while there are fewer than this.
-EIG_TO_CHOLESKY_COST = 10
-
-# Fraction of the available memory a solver may plan to use.
-MEMORY_FRACTION = 0.9
-
-_ITEMSIZE = 8
-
-
-def resolve_solver_options(options):
-    """Defaults updated with the user's ``solver_options`` (unknown keys rejected)."""
-    resolved = dict(DEFAULT_SOLVER_OPTIONS)
-    if options is None:
-        return resolved
-    if not isinstance(options, dict):
-        raise TypeError(f"solver_options must be a dict or None, got {type(options)}.")
-    unknown = set(options) - set(resolved)
-    if unknown:
-        raise ValueError(
-            f"Unknown solver_options {sorted(unknown)}; valid keys are "
-            f"{sorted(resolved)}."
-        )
-    resolved.update(options)
-    if not (isinstance(resolved["tol"], (int, float)) and resolved["tol"] > 0):
-        raise ValueError(f"solver_options['tol'] must be > 0, got {resolved['tol']!r}.")
-    if not (isinstance(resolved["max_iter"], int) and resolved["max_iter"] >= 1):
-        raise ValueError(
-            f"solver_options['max_iter'] must be an int >= 1, got {resolved['max_iter']!r}."
-        )
-    return resolved
-
-
-def _fmt_gib(nbytes):
-    return f"{nbytes / 2**30:.2f} GiB"
-
-
-def memory_estimates(n, weighted):
-    """Bytes the complete-data solvers allocate (float64): kernel, copies, factor."""
-    n2 = float(n) * n * _ITEMSIZE
-    extra = n2 if weighted else 0.0
-    return {
-        "eig": 3 * n2 + extra,  # K, eigenvectors, LAPACK workspace
-        "cholesky_complete": 2 * n2 + extra,  # K and one shifted copy / factor
-        "kernel": n2,
-    }
-
-
-def _complete_sample_weights(Y, sample_weight, xp):
-    """Per-sample weights if the problem is 'complete', else None and False."""
-    if bool(xp.any(xp.isnan(Y))):
-        return None, False
-    if sample_weight is None:
-        return None, True
-    if sample_weight.ndim == 1:
-        return sample_weight, True
-    first = sample_weight[:, :1]
-    if bool(xp.all(sample_weight == first)):
-        return sample_weight[:, 0], True
-    return None, False
-
-
-def _entry_weights(Y, sample_weight, xp, dtype):
-    """(n, T) weights, zero where Y is missing."""
-    n, T = Y.shape
-    if sample_weight is None:
-        W = xp.ones((n, T), dtype=dtype, device=_device(Y))
-    elif sample_weight.ndim == 1:
-        W = xp.broadcast_to(sample_weight[:, None], (n, T))
-    else:
-        W = sample_weight
-    return xp.where(xp.isnan(Y), xp.zeros_like(W), W)
-
-
-def _device(x):
-    from .._backend import array_device
-
-    return array_device(x)
+__all__ = ["DEFAULT_SOLVER_OPTIONS", "SOLVERS", "run_plan", "solve_fixed_structure"]
 
 
 def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="auto",
@@ -129,8 +46,8 @@ def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="
         Array namespace of every array argument.
     sample_weight : array of shape (n,) or (n, T) or None
         Non-negative weights.
-    solver : {"auto", "eig", "cholesky", "cg"}
-        See the user guide; "auto" picks the cheapest exact solver that fits.
+    solver : {"auto", "eig", "cholesky", "cg", "primal"}
+        See :func:`~.plan.plan_fixed_solver`.
     options : dict or None
         See `DEFAULT_SOLVER_OPTIONS`.
     initial_coef : array of shape (n, T) or None
@@ -144,154 +61,82 @@ def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="
     info : dict
         ``solver`` (the one used) and solver-specific details.
     """
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}.")
-    opts = resolve_solver_options(options)
-    n, T = Y.shape
-    dtype = Y.dtype
-    budget = MEMORY_FRACTION * available_memory_bytes(xp)
-    sample_w, complete = _complete_sample_weights(Y, sample_weight, xp)
-    W = _entry_weights(Y, sample_weight, xp, dtype)
-    est = memory_estimates(n, sample_w is not None)
+    shape, sample_w, W = describe_problem(gram, Y, A, xp, sample_weight)
+    plan = plan_fixed_solver(shape, solver, options, xp=xp)
+    return run_plan(plan, gram, Y, W, sample_w, A, alpha, xp, initial_coef=initial_coef)
 
-    if _use_primal(gram, Y, W, A, solver, complete, budget, xp):
-        Phi = gram.features()
-        check_memory(
-            2.0 * primal_system_size(Phi.shape[1], T) ** 2 * _ITEMSIZE / MEMORY_FRACTION,
-            f"solver='primal' ({Phi.shape[1]} features x {T} tasks)",
-            "Use solver='cholesky' or 'cg'.", xp,
-        )
-        C, coef, _ = solve_primal(Phi, Y, W, A, alpha, xp)
+
+def run_plan(plan, gram, Y, W, sample_w, A, alpha, xp, *, initial_coef=None):
+    """Execute a :class:`~.plan.SolverPlan`.
+
+    Parameters
+    ----------
+    plan : SolverPlan
+    gram, Y, A, alpha, xp, initial_coef
+        As in :func:`solve_fixed_structure`.
+    W : array of shape (n, T)
+        Entry weights, zero on missing labels.
+    sample_w : array of shape (n,) or None
+        Per-sample weights of a complete problem.
+
+    Returns
+    -------
+    C : array of shape (n, T)
+    info : dict
+    """
+    if plan.system == "primal":
+        C, coef, _ = solve_primal(gram.features(), Y, W, A, alpha, xp)
         return C, {"solver": "primal", "primal_coef": coef}
-
-    if solver == "eig" and not complete:
-        raise ValueError(
-            "solver='eig' needs a complete Y (no NaN) and per-sample weights of shape "
-            "(n_samples,); with missing labels or (n_samples, n_tasks) weights use "
-            "solver='cholesky' or solver='cg' (or 'auto')."
-        )
-
-    if complete and solver in ("auto", "eig", "cholesky"):
-        chosen = solver
-        if solver == "auto":
-            n_fact = count_positive_groups(A, xp)
-            cheap_chol = n_fact < EIG_TO_CHOLESKY_COST
-            fits_chol = est["cholesky_complete"] <= budget
-            fits_eig = est["eig"] <= budget
-            if fits_chol and (cheap_chol or not fits_eig):
-                chosen = "cholesky"
-            elif fits_eig:
-                chosen = "eig"
-            else:
-                chosen = "cg"
-        if chosen in ("eig", "cholesky"):
-            need = est["eig" if chosen == "eig" else "cholesky_complete"]
-            check_memory(
-                need / MEMORY_FRACTION,
-                f"solver={chosen!r} on {n} samples (an {n}x{n} kernel matrix and its "
-                "factorisation)",
-                "Use solver='cg', which streams the kernel matrix in blocks when it "
-                "does not fit, or fit on a subsample.",
-                xp,
-            )
-            sqrt_w = None if sample_w is None else xp.sqrt(sample_w)
-            K = gram.full()
-            if chosen == "eig":
-                C = solve_sylvester_eig(K, Y, A, alpha, xp, sqrt_w=sqrt_w)
-                return C, {"solver": "eig"}
-            try:
-                C = solve_rotated_cholesky(K, Y, A, alpha, xp, sqrt_w=sqrt_w)
-            except Exception as exc:  # LinAlgError of any namespace
-                if solver == "cholesky" or not _is_linalg_error(exc):
-                    raise _not_positive_definite(exc) from exc
-                warnings.warn(
-                    "The shifted kernel matrix is not positive definite (an indefinite "
-                    "kernel such as 'sigmoid'?); falling back to solver='eig'.",
-                    UserWarning, stacklevel=3,
-                )
-                C = solve_sylvester_eig(K, Y, A, alpha, xp, sqrt_w=sqrt_w)
-                return C, {"solver": "eig"}
-            return C, {"solver": "cholesky",
-                       "n_factorizations": count_positive_groups(A, xp)}
-
-    components = task_components(A, xp)
-    if len(components) == 1:
-        return _solve_observed(gram, Y, W, A, alpha, xp, solver, opts, budget,
-                               initial_coef)
+    if plan.system == "complete":
+        return _run_complete(plan, gram, Y, sample_w, A, alpha, xp)
+    if len(plan.blocks) == 1:
+        return _run_observed(plan.blocks[0][1], gram, Y, W, A, alpha, xp, initial_coef)
     # A block-diagonal A (independent tasks, known clusters) decouples the observed
-    # system: solve one smaller system per connected group of tasks.
+    # system: one smaller system per connected group of tasks.
+    device = _device(Y)
     blocks, infos = [], []
-    for comp in components:
-        idx = xp.asarray(comp, device=_device(Y))
-        C_c, info_c = _solve_observed(
-            gram, xp.take(Y, idx, axis=1), xp.take(W, idx, axis=1),
-            xp.take(xp.take(A, idx, axis=0), idx, axis=1), alpha, xp, solver, opts,
-            budget, None if initial_coef is None else xp.take(initial_coef, idx, axis=1),
-        )
+    for tasks, block_plan in plan.blocks:
+        idx = xp.asarray(tasks, device=device)
+        C_c, info_c = _run_observed(
+            block_plan, gram, xp.take(Y, idx, axis=1), xp.take(W, idx, axis=1),
+            xp.take(xp.take(A, idx, axis=0), idx, axis=1), alpha, xp,
+            None if initial_coef is None else xp.take(initial_coef, idx, axis=1))
         blocks.append(C_c)
         infos.append(info_c)
-    order = [t for comp in components for t in comp]
-    inverse = [0] * T
+    order = [t for tasks, _ in plan.blocks for t in tasks]
+    inverse = [0] * len(order)
     for position, t in enumerate(order):
         inverse[t] = position
-    C = xp.take(xp.concat(blocks, axis=1), xp.asarray(inverse, device=_device(Y)), axis=1)
-    info = {"solver": infos[0]["solver"], "n_blocks": len(components),
+    C = xp.take(xp.concat(blocks, axis=1), xp.asarray(inverse, device=device), axis=1)
+    info = {"solver": infos[0]["solver"], "n_blocks": len(plan.blocks),
             "n_observed": sum(i["n_observed"] for i in infos), "blocks": infos}
     return C, info
 
 
-def _use_primal(gram, Y, W, A, solver, complete, budget, xp):
-    """Whether the primal solver applies and (for "auto") is the cheapest."""
-    Phi = gram.features()
-    if solver == "primal":
-        if Phi is None:
-            raise ValueError(
-                "solver='primal' needs an explicit feature map: kernel='linear'. Use "
-                "'auto', 'eig', 'cholesky' or 'cg' with other kernels."
-            )
-        return True
-    if solver != "auto" or Phi is None:
-        return False
-    n, T = Y.shape
-    size = primal_system_size(Phi.shape[1], T)
-    if 2.0 * size * size * _ITEMSIZE > budget:
-        return False
-    if complete:
-        dual_cost = float(n) ** 3 * count_positive_groups(A, xp)
-    else:
-        dual_cost = float(xp.sum(xp.astype(W > 0, xp.float64))) ** 3
-    # Cholesky flops of the rT x rT system, plus assembling it (T^3 r^2).
-    primal_cost = float(size) ** 3 + 3.0 * T**3 * Phi.shape[1] ** 2
-    return primal_cost < 0.5 * dual_cost
-
-
-def task_components(A, xp):
-    """Groups of tasks linked by non-zero entries of A (connected components)."""
-    import numpy as np
-    from scipy.sparse.csgraph import connected_components
-
-    from .._backend import to_numpy
-
-    linked = to_numpy(A) != 0
-    n_comp, labels = connected_components(linked, directed=False)
-    return [np.flatnonzero(labels == c).tolist() for c in range(n_comp)]
-
-
-def _solve_observed(gram, Y, W, A, alpha, xp, solver, opts, budget, initial_coef=None):
-    """The observed-entries system for one connected group of tasks."""
-    dtype = Y.dtype
-    T = Y.shape[1]
-    obs = ObservedEntries(Y, W, xp)
-    need = float(obs.size) ** 2 * _ITEMSIZE
-    if solver in ("auto", "cholesky") and (solver == "cholesky" or need <= budget):
-        check_memory(
-            need / MEMORY_FRACTION,
-            f"solver='cholesky' on {obs.size} observed entries (an "
-            f"{obs.size}x{obs.size} system, {_fmt_gib(need)})",
-            "Use solver='cg' (matrix-free conjugate gradients; it streams the "
-            "kernel in blocks when needed), or fit on a subsample.",
-            xp,
+def _run_complete(plan, gram, Y, sample_w, A, alpha, xp):
+    sqrt_w = None if sample_w is None else xp.sqrt(sample_w)
+    K = gram.full()
+    if plan.solver == "eig":
+        return solve_sylvester_eig(K, Y, A, alpha, xp, sqrt_w=sqrt_w), {"solver": "eig"}
+    try:
+        C = solve_rotated_cholesky(K, Y, A, alpha, xp, sqrt_w=sqrt_w)
+    except Exception as exc:  # LinAlgError of any namespace
+        if not plan.fallback_to_eig or not _is_linalg_error(exc):
+            raise _not_positive_definite(exc) from exc
+        warnings.warn(
+            "The shifted kernel matrix is not positive definite (an indefinite "
+            "kernel such as 'sigmoid'?); falling back to solver='eig'.",
+            UserWarning, stacklevel=4,
         )
+        return solve_sylvester_eig(K, Y, A, alpha, xp, sqrt_w=sqrt_w), {"solver": "eig"}
+    return C, {"solver": "cholesky", "n_factorizations": plan.n_factorizations}
+
+
+def _run_observed(plan, gram, Y, W, A, alpha, xp, initial_coef=None):
+    """The observed-entries system of one connected group of tasks."""
+    dtype = Y.dtype
+    obs = ObservedEntries(Y, W, xp)
+    if plan.solver == "cholesky":
         try:
             c = solve_observed_cholesky(gram, A, obs, alpha, xp, dtype)
         except Exception as exc:
@@ -300,8 +145,8 @@ def _solve_observed(gram, Y, W, A, alpha, xp, solver, opts, budget, initial_coef
             raise _not_positive_definite(exc) from exc
         return obs.scatter(c), {"solver": "cholesky", "n_observed": obs.size}
 
-    operator, form = _cg_operator(gram, A, obs, alpha, xp, dtype, budget, T,
-                                  opts["preconditioner_rank"])
+    opts = plan.options
+    operator = _cg_operator(plan.operator, gram, A, obs, alpha, xp, dtype)
     x0 = None
     if initial_coef is not None:
         # CG iterates on c~ = c_O / sqrt(w_O) (see solve_observed_cg).
@@ -311,8 +156,26 @@ def _solve_observed(gram, Y, W, A, alpha, xp, solver, opts, budget, initial_coef
         preconditioner=opts["preconditioner"], rank=opts["preconditioner_rank"],
         gram=gram, A=A, x0=x0,
     )
-    info.update(solver="cg", operator=form, n_observed=obs.size)
+    info.update(solver="cg", operator=plan.operator, n_observed=obs.size)
     return obs.scatter(c), info
+
+
+def _cg_operator(form, gram, A, obs, alpha, xp, dtype):
+    """The product with ``H`` the plan chose."""
+    if form == "dense":
+        return DenseObservedOperator(build_observed_system(gram, A, obs, alpha, xp,
+                                                           dtype), alpha)
+    if form == "kronecker":
+        return KroneckerOperator(gram, A, obs, alpha, xp, K=gram.full())
+    if form == "streaming_kronecker":
+        return KroneckerOperator(gram, A, obs, alpha, xp, K=None)
+    return StreamingHadamardOperator(gram, A, obs, alpha, xp)
+
+
+def _device(x):
+    from .._backend import array_device
+
+    return array_device(x)
 
 
 def _is_linalg_error(exc):
@@ -326,33 +189,3 @@ def _not_positive_definite(exc):
         "alpha; use solver='eig' (complete data), a positive semidefinite kernel, or "
         f"a larger alpha. ({exc})"
     )
-
-
-def _cg_operator(gram, A, obs, alpha, xp, dtype, budget, T, rank):
-    """The cheapest product with ``H`` whose storage fits in ``budget`` bytes."""
-    n, N = gram.n, obs.size
-    c_k = gram.cost_per_entry()
-    # The Nystrom sketch (a few (N, rank) arrays) and the CG vectors.
-    work = 8.0 * (N * (3 * rank + 10) + 4 * n * T)
-    options = []
-    if float(N) * N * _ITEMSIZE + work <= budget:
-        options.append((float(N) * N, "dense"))
-    if float(n) * n * _ITEMSIZE + work <= budget:
-        options.append((float(n) * n * T + float(n) * T * T, "kronecker"))
-    options.append((float(N) * N * (c_k + 2), "streaming_hadamard"))
-    options.append((float(n) * n * (c_k + T), "streaming_kronecker"))
-    if work > budget:
-        raise MemoryBudgetError(
-            f"solver='cg' needs about {_fmt_gib(work)} for its vectors and "
-            f"preconditioner, more than the {_fmt_gib(budget)} available. Lower "
-            "solver_options['preconditioner_rank'] or fit on a subsample."
-        )
-    _, form = min(options)
-    if form == "dense":
-        return DenseObservedOperator(build_observed_system(gram, A, obs, alpha, xp,
-                                                           dtype), alpha), form
-    if form == "kronecker":
-        return KroneckerOperator(gram, A, obs, alpha, xp, K=gram.full()), form
-    if form == "streaming_kronecker":
-        return KroneckerOperator(gram, A, obs, alpha, xp, K=None), form
-    return StreamingHadamardOperator(gram, A, obs, alpha, xp), form

@@ -32,9 +32,9 @@ import warnings
 
 from sklearn.exceptions import ConvergenceWarning
 
-from .._backend import array_device, check_memory, eigh
+from .._backend import array_device, eigh
+from .._memory import check_memory, eigendecomposition_bytes
 from .complete import task_eigh
-from .fixed import MEMORY_FRACTION
 
 __all__ = ["LogisticProblem", "fit_logistic_fixed", "fit_logistic_learned",
            "kernel_factor", "logistic_terms", "sigmoid", "softplus", "solve_logistic",
@@ -105,7 +105,7 @@ def kernel_factor(gram, xp, *, prefer_features=True):
         return features, "primal"
     n = gram.n
     check_memory(
-        3.0 * n * n * 8 / MEMORY_FRACTION,
+        eigendecomposition_bytes(n),
         f"The kernel logistic solver on {n} samples (an {n}x{n} kernel matrix and "
         "its eigendecomposition)",
         "Map the inputs to explicit features (e.g. sklearn.kernel_approximation."

@@ -18,11 +18,9 @@ whose matrix is built block by block straight from the kernel (never through the
 from __future__ import annotations
 
 from .._backend import cho_solve, cholesky
+from .._memory import row_block
 
 __all__ = ["ObservedEntries", "build_observed_system", "solve_observed_cholesky"]
-
-_BLOCK_BYTES = 64 * 2**20
-
 
 class ObservedEntries:
     """Index of the observed entries of a wide ``(n, T)`` target matrix.
@@ -95,7 +93,7 @@ def build_observed_system(gram, A, obs, alpha, xp, dtype):
     """
     N = obs.size
     G = xp.empty((N, N), dtype=dtype, device=_device(obs.sqrt_w))
-    block = max(1, int(_BLOCK_BYTES // (8 * 3 * max(N, 1))))
+    block = row_block(N, 3)
     A_cols = xp.take(A, obs.tasks, axis=1)  # (T, N)
     for start in range(0, N, block):
         stop = min(start + block, N)

@@ -24,12 +24,7 @@ from __future__ import annotations
 from .._backend import add_to_diagonal, cho_solve, cholesky
 from .complete import task_eigh
 
-__all__ = ["primal_system_size", "solve_primal"]
-
-
-def primal_system_size(n_features, n_tasks):
-    """Order of the primal system."""
-    return int(n_features) * int(n_tasks)
+__all__ = ["solve_primal"]
 
 
 def solve_primal(Phi, Y, W_entry, A, alpha, xp):
@@ -83,8 +78,3 @@ def solve_primal(Phi, Y, W_entry, A, alpha, xp):
     C = W_entry * (Y0 - F) / alpha
     return C, coef, F
 
-
-def _device(x):
-    from .._backend import array_device
-
-    return array_device(x)
