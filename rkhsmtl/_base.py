@@ -1,8 +1,11 @@
-"""What the separable-kernel estimators share: parameter checks and kernel expansions.
+"""What the separable-kernel estimators share: parameters, fit plumbing, predictions.
 
-Both the regressor and the classifier predict ``K(X, X_fit) C A`` (plus an
-intercept for the classifier); the test kernel is computed by blocks of rows so
-that prediction memory stays bounded.
+Both the regressor and the classifier check the same parameters, prepare ``fit``
+the same way (clear the previous fit, validate ``X``, decide where to compute,
+build the training kernel), store the same fitted attributes, and predict
+``K(X, X_fit) C A`` (plus an intercept for the classifier); the test kernel is
+computed by blocks of rows so that prediction memory stays bounded. Each estimator's
+``fit`` then only handles its targets and calls its solver.
 """
 
 from __future__ import annotations
@@ -19,18 +22,97 @@ from ._backend import (
 from ._labels import decode_binary_tasks
 from ._memory import row_block
 from ._solvers.logistic import sigmoid, softplus
-from ._validation import validate_X_predict
-from .kernels import KERNELS, PairwiseKernel
+from ._validation import reset_fitted_attributes, validate_X_fit, validate_X_predict
+from .kernels import KERNELS, PairwiseKernel, TrainingGram
 
-__all__ = ["BinaryTasksClassifierMixin", "SeparableKernelMixin"]
+__all__ = ["BinaryTasksClassifierMixin", "Placement", "SeparableKernelMixin"]
+
+
+class Placement:
+    """Where the user's arrays live and where a computation on them runs.
+
+    Parameters
+    ----------
+    X : array
+        The user's (validated) input; its namespace and device are the input's.
+    device : {"auto", "cpu", "gpu"}
+        The estimator's ``device`` parameter
+        (:func:`~rkhsmtl._backend.resolve_compute_namespace`).
+    """
+
+    def __init__(self, X, device):
+        self.xp_in = get_namespace(X)
+        self.device_in = array_device(X)
+        self.xp = resolve_compute_namespace(device, self.xp_in)
+        # A different namespace (NumPy input computed on CuPy) uses its default device.
+        self.device = self.device_in if self.xp is self.xp_in else None
+
+    def to_compute(self, x):
+        """``x`` in the compute namespace and device (None stays None)."""
+        return to_namespace(x, self.xp, self.device)
+
+    def to_input(self, x):
+        """``x`` back in the input's namespace and device."""
+        return to_namespace(x, self.xp_in, self.device_in)
 
 class SeparableKernelMixin:
     """Parameter checks and prediction of ``k(x, x') A`` models.
 
     Expects the parameters ``alpha``, ``kernel``, ``gamma``, ``degree``, ``coef0``,
-    ``kernel_params``, ``max_iter``, ``tol``, ``device`` and, once fitted,
-    ``dual_coef_``, ``task_structure_`` and ``X_fit_``.
+    ``kernel_params``, ``solver``, ``max_iter``, ``tol``, ``device``, a class
+    attribute ``_solvers`` (the accepted values of ``solver``) and a method
+    ``_check_params``.
     """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.single_output = True
+        tags.input_tags.pairwise = self.kernel == "precomputed"
+        tags.array_api_support = True
+        return tags
+
+    def _check_params(self):
+        self._check_common_params(self._solvers)
+
+    def _prepare_fit(self, X):
+        """Check parameters, clear the previous fit, validate ``X``, place the fit.
+
+        Returns
+        -------
+        X : array of shape (n_samples, n_features)
+            Validated input, in its own namespace.
+        placement : Placement
+        """
+        self._check_params()
+        reset_fitted_attributes(self)
+        X, _ = validate_X_fit(self, X)
+        if self.kernel == "precomputed" and X.shape[0] != X.shape[1]:
+            raise ValueError(
+                f"With kernel='precomputed', X must be the square training kernel "
+                f"matrix, got shape {tuple(X.shape)}."
+            )
+        return X, Placement(X, self.device)
+
+    def _training_gram(self, X, placement):
+        """The training kernel, in the compute namespace."""
+        return TrainingGram(self._pairwise_kernel(), placement.to_compute(X), placement.xp)
+
+    def _store_fit(self, X, placement, dual_coef, task_structure, info, *, n_iter,
+                   n_tasks, y_was_1d):
+        """Fitted attributes common to both estimators, in the input's namespace."""
+        if "objective_history" in info:
+            self.objective_history_ = placement.xp_in.asarray(
+                info["objective_history"], dtype=placement.xp_in.float64,
+                device=placement.device_in)
+        self.n_iter_ = int(n_iter)
+        self.dual_coef_ = placement.to_input(dual_coef)
+        self.task_structure_ = placement.to_input(task_structure)
+        # A copy: the user may modify X after fit.
+        self.X_fit_ = placement.xp_in.asarray(X, copy=True)
+        self.n_tasks_ = int(n_tasks)
+        self.solver_ = info["solver"]
+        self.solver_info_ = info
+        self._y_was_1d = y_was_1d
 
     def _check_common_params(self, solvers):
         if (not isinstance(self.alpha, numbers.Real) or isinstance(self.alpha, bool)
@@ -65,13 +147,12 @@ class SeparableKernelMixin:
         values : array of shape (n_samples, n_tasks)
         xp_in, device_in : the namespace and device of ``X``
         """
-        X, xp_in = validate_X_predict(self, X, method=method)
-        device_in = array_device(X)
-        xp = resolve_compute_namespace(self.device, xp_in)
-        device = device_in if xp is xp_in else None
-        Xc = to_namespace(X, xp, device)
-        coef = to_namespace(self.dual_coef_, xp, device) @ to_namespace(
-            self.task_structure_, xp, device)
+        X, _ = validate_X_predict(self, X, method=method)
+        placement = Placement(X, self.device)
+        xp = placement.xp
+        Xc = placement.to_compute(X)
+        coef = placement.to_compute(self.dual_coef_) @ placement.to_compute(
+            self.task_structure_)
         kernel = self._pairwise_kernel()
         if kernel.is_precomputed:
             if Xc.shape[1] != coef.shape[0]:
@@ -81,7 +162,7 @@ class SeparableKernelMixin:
                 )
             values = Xc @ coef
         else:
-            X_fit = to_namespace(self.X_fit_, xp, device)
+            X_fit = placement.to_compute(self.X_fit_)
             n_fit = X_fit.shape[0]
             block = row_block(n_fit)
             n = Xc.shape[0]
@@ -92,7 +173,7 @@ class SeparableKernelMixin:
                                   device=array_device(coef))
                 for start, stop, K_b in kernel.row_blocks(Xc, X_fit, xp, block):
                     values[start:stop, :] = K_b @ coef
-        return to_namespace(values, xp_in, device_in), xp_in, device_in
+        return placement.to_input(values), placement.xp_in, placement.device_in
 
 
 class BinaryTasksClassifierMixin:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["encode_binary_tasks", "decode_binary_tasks", "missing_mask",
-           "binarize_with_classes", "check_both_classes_weighted"]
+           "binarize_with_classes", "binary_task_weights", "check_both_classes_weighted",
+           "check_class_weight", "class_weight_matrix"]
 
 
 def _is_missing_scalar(value):
@@ -204,10 +205,16 @@ def _host(array):
     return np.asarray(to_numpy(array), dtype=float)
 
 
+def _broadcast_weights(sample_weight, shape):
+    """Per-entry weights (host) from None, (n,) or (n, T) sample weights."""
+    if sample_weight is None:
+        return np.ones(shape)
+    return np.broadcast_to(_host(sample_weight).reshape(shape[0], -1), shape)
+
+
 def check_both_classes_weighted(Y_pm, sample_weight):
     """With an unpenalised intercept, a task seeing one class has no minimiser."""
-    weights = np.ones(Y_pm.shape) if sample_weight is None else np.broadcast_to(
-        _host(sample_weight).reshape(Y_pm.shape[0], -1), Y_pm.shape)
+    weights = _broadcast_weights(sample_weight, Y_pm.shape)
     for t in range(Y_pm.shape[1]):
         used = weights[:, t] > 0
         if not (np.any(used & (Y_pm[:, t] > 0)) and np.any(used & (Y_pm[:, t] < 0))):
@@ -216,3 +223,113 @@ def check_both_classes_weighted(Y_pm, sample_weight):
                 "with fit_intercept=True its intercept would grow without bound. Give "
                 "both classes a positive weight or set fit_intercept=False."
             )
+
+
+def check_class_weight(class_weight):
+    """Reject a ``class_weight`` that is not None, "balanced", a dict or a list."""
+    if not (class_weight is None or isinstance(class_weight, (str, dict, list, tuple))):
+        raise ValueError(
+            "class_weight must be None, 'balanced', a dict {class label: weight} "
+            f"or a list of those (one per task), got {class_weight!r}."
+        )
+    if isinstance(class_weight, str) and class_weight != "balanced":
+        raise ValueError(
+            f"class_weight must be None, 'balanced', a dict or a list, got "
+            f"{class_weight!r}."
+        )
+
+
+def _task_class_weight(spec, n_neg, n_pos, task_classes, t):
+    """(weight of classes[0], weight of classes[1]) of one task."""
+    if spec is None:
+        return 1.0, 1.0
+    if isinstance(spec, str) and spec == "balanced":
+        total = n_neg + n_pos
+        return total / (2.0 * n_neg), total / (2.0 * n_pos)
+    if isinstance(spec, dict):
+        weights = []
+        for label in task_classes.tolist():
+            value = spec.get(label, 1.0)
+            if not (isinstance(value, (int, float)) and value >= 0):
+                raise ValueError(
+                    f"class_weight values must be numbers >= 0, got {value!r} for "
+                    f"class {label!r}."
+                )
+            weights.append(float(value))
+        return tuple(weights)
+    raise ValueError(
+        f"class_weight for task {t} must be None, 'balanced' or a dict "
+        f"{{class label: weight}}, got {spec!r}."
+    )
+
+
+def class_weight_matrix(class_weight, Y_pm, classes, sample_weight=None):
+    """Per-entry class weights (n, T) on the host.
+
+    ``class_weight`` is None, "balanced" (per task: ``n_t / (2 n_tc)`` over its
+    observed labels, counts weighted by ``sample_weight`` as in scikit-learn's
+    ``compute_class_weight``, so that a weight of 2 equals a repeated row), a dict
+    ``{label: weight}`` used for every task, or a list with one of these per task.
+    """
+    n_tasks = Y_pm.shape[1]
+    if isinstance(class_weight, (list, tuple)):
+        if len(class_weight) != n_tasks:
+            raise ValueError(
+                f"class_weight is a list of {len(class_weight)} entries; expected one "
+                f"per task ({n_tasks})."
+            )
+        specs = list(class_weight)
+    else:
+        specs = [class_weight] * n_tasks
+        if isinstance(class_weight, dict):
+            known = {label for c in classes for label in c.tolist()}
+            unknown = [key for key in class_weight if key not in known]
+            if unknown:
+                raise ValueError(
+                    f"class_weight has label(s) {unknown} that no task has; the "
+                    f"classes are {[c.tolist() for c in classes]}."
+                )
+    weights = np.ones(Y_pm.shape)
+    counts = _broadcast_weights(sample_weight, Y_pm.shape)
+    for t, spec in enumerate(specs):
+        positive = Y_pm[:, t] > 0
+        negative = Y_pm[:, t] < 0
+        n_neg, n_pos = counts[negative, t].sum(), counts[positive, t].sum()
+        if isinstance(spec, str) and min(n_neg, n_pos) <= 0:
+            raise ValueError(
+                f"class_weight='balanced': a class of task {t} has zero total weight."
+            )
+        w_neg, w_pos = _task_class_weight(spec, n_neg, n_pos, classes[t], t)
+        weights[positive, t] = w_pos
+        weights[negative, t] = w_neg
+    return weights
+
+
+def binary_task_weights(Y_pm, classes, sample_weight, class_weight, fit_intercept):
+    """Entry weights (n, T) on the host: sample weights times class weights.
+
+    Parameters
+    ----------
+    Y_pm : ndarray of shape (n, T)
+        Labels in {-1, +1}, NaN where missing (:func:`encode_binary_tasks`).
+    classes : list of ndarray
+        The two classes of each task.
+    sample_weight : array of shape (n,) or (n, T) or None
+        Validated sample weights (any namespace).
+    class_weight : None, "balanced", dict or list
+        See :func:`class_weight_matrix`.
+    fit_intercept : bool
+        With an unpenalised intercept each task needs both classes weighted.
+
+    Returns
+    -------
+    W : ndarray of shape (n, T)
+    """
+    if fit_intercept:
+        check_both_classes_weighted(Y_pm, sample_weight)
+    W = np.array(_broadcast_weights(sample_weight, Y_pm.shape), dtype=float)
+    if class_weight is not None:
+        W = W * class_weight_matrix(
+            class_weight, Y_pm, classes,
+            None if sample_weight is None else _host(sample_weight))
+    return W

@@ -17,12 +17,33 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._backend import array_device, get_namespace, is_numpy_namespace, to_namespace
 
 __all__ = [
+    "check_consistent_rows",
     "check_same_namespace",
+    "reset_fitted_attributes",
     "validate_X_fit",
     "validate_X_predict",
     "validate_sample_weight",
     "validate_targets",
 ]
+
+
+def reset_fitted_attributes(estimator, keep=()):
+    """Delete what a previous ``fit`` stored, so that a refit leaves no stale state.
+
+    Fitted attributes (public names ending in ``_``, e.g. ``objective_history_``,
+    which only some configurations set) are removed; parameters are kept. Call it
+    at the start of ``fit``.
+
+    Parameters
+    ----------
+    estimator : object
+    keep : iterable of str
+        Fitted attributes the new fit reads (e.g. a warm start's coefficients).
+    """
+    keep = set(keep)
+    for name in list(vars(estimator)):
+        if name.endswith("_") and not name.startswith("_") and name not in keep:
+            delattr(estimator, name)
 
 
 def _float_dtype(xp):
@@ -111,6 +132,19 @@ def check_same_namespace(X, estimator, *, attribute, method):
     )
 
 
+def check_consistent_rows(X, Y):
+    """Raise the usual scikit-learn error when ``X`` and ``Y`` differ in rows.
+
+    ``X`` may be an array or its number of rows.
+    """
+    n_x = X if isinstance(X, numbers.Integral) else X.shape[0]
+    if Y.shape[0] != n_x:
+        raise ValueError(
+            "Found input variables with inconsistent numbers of samples: "
+            f"[{n_x}, {Y.shape[0]}] (X has {n_x} rows, Y {Y.shape[0]})."
+        )
+
+
 def validate_targets(Y, n_samples, xp, device, *, allow_missing_tasks=False):
     """Wide targets: (n,) or (n, T) float, NaN for missing, no infinity.
 
@@ -139,11 +173,7 @@ def validate_targets(Y, n_samples, xp, device, *, allow_missing_tasks=False):
     if Y.ndim not in (1, 2):
         raise ValueError(f"Y must be 1-D or 2-D (n_samples, n_tasks), got shape "
                          f"{tuple(Y.shape)}.")
-    if Y.shape[0] != n_samples:
-        raise ValueError(
-            "Found input variables with inconsistent numbers of samples: "
-            f"[{n_samples}, {Y.shape[0]}] (X has {n_samples} rows, Y {Y.shape[0]})."
-        )
+    check_consistent_rows(n_samples, Y)
     was_1d = Y.ndim == 1
     if was_1d:
         Y = xp.reshape(Y, (-1, 1))

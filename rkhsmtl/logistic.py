@@ -2,98 +2,22 @@
 
 from __future__ import annotations
 
-import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin
 
-from ._backend import (
-    array_device,
-    resolve_compute_namespace,
-    to_namespace,
-    to_numpy,
-)
+from ._backend import to_namespace
 from ._base import BinaryTasksClassifierMixin, SeparableKernelMixin
-from ._labels import check_both_classes_weighted, encode_binary_tasks
+from ._labels import binary_task_weights, check_class_weight, encode_binary_tasks
 from ._solvers.logistic import (
     fit_logistic_fixed,
     fit_logistic_learned,
     kernel_factor,
 )
-from ._validation import validate_sample_weight, validate_X_fit
-from .kernels import TrainingGram
+from ._validation import check_consistent_rows, validate_sample_weight
 from .structure import resolve_task_structure
 
 __all__ = ["MultiTaskKernelClassifier"]
 
 SOLVERS = ("auto", "eig", "primal")
-
-
-def _task_class_weight(spec, n_neg, n_pos, task_classes, t):
-    """(weight of classes[0], weight of classes[1]) of one task."""
-    if spec is None:
-        return 1.0, 1.0
-    if isinstance(spec, str) and spec == "balanced":
-        total = n_neg + n_pos
-        return total / (2.0 * n_neg), total / (2.0 * n_pos)
-    if isinstance(spec, dict):
-        weights = []
-        for label in task_classes.tolist():
-            value = spec.get(label, 1.0)
-            if not (isinstance(value, (int, float)) and value >= 0):
-                raise ValueError(
-                    f"class_weight values must be numbers >= 0, got {value!r} for "
-                    f"class {label!r}."
-                )
-            weights.append(float(value))
-        return tuple(weights)
-    raise ValueError(
-        f"class_weight for task {t} must be None, 'balanced' or a dict "
-        f"{{class label: weight}}, got {spec!r}."
-    )
-
-
-def class_weight_matrix(class_weight, Y_pm, classes, sample_weight=None):
-    """Per-entry class weights (n, T) on the host.
-
-    ``class_weight`` is None, "balanced" (per task: ``n_t / (2 n_tc)`` over its
-    observed labels, counts weighted by ``sample_weight`` as in scikit-learn's
-    ``compute_class_weight``, so that a weight of 2 equals a repeated row), a dict
-    ``{label: weight}`` used for every task, or a list with one of these per task.
-    """
-    n_tasks = Y_pm.shape[1]
-    if isinstance(class_weight, (list, tuple)):
-        if len(class_weight) != n_tasks:
-            raise ValueError(
-                f"class_weight is a list of {len(class_weight)} entries; expected one "
-                f"per task ({n_tasks})."
-            )
-        specs = list(class_weight)
-    else:
-        specs = [class_weight] * n_tasks
-        if isinstance(class_weight, dict):
-            known = {label for c in classes for label in c.tolist()}
-            unknown = [key for key in class_weight if key not in known]
-            if unknown:
-                raise ValueError(
-                    f"class_weight has label(s) {unknown} that no task has; the "
-                    f"classes are {[c.tolist() for c in classes]}."
-                )
-    weights = np.ones(Y_pm.shape)
-    if sample_weight is None:
-        counts = np.ones(Y_pm.shape)
-    else:
-        counts = np.broadcast_to(sample_weight.reshape(Y_pm.shape[0], -1), Y_pm.shape)
-    for t, spec in enumerate(specs):
-        positive = Y_pm[:, t] > 0
-        negative = Y_pm[:, t] < 0
-        n_neg, n_pos = counts[negative, t].sum(), counts[positive, t].sum()
-        if isinstance(spec, str) and min(n_neg, n_pos) <= 0:
-            raise ValueError(
-                f"class_weight='balanced': a class of task {t} has zero total weight."
-            )
-        w_neg, w_pos = _task_class_weight(spec, n_neg, n_pos, classes[t], t)
-        weights[positive, t] = w_pos
-        weights[negative, t] = w_neg
-    return weights
 
 
 class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin,
@@ -233,6 +157,8 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
     (3, 2)
     """
 
+    _solvers = SOLVERS
+
     def __init__(self, alpha=1.0, *, kernel="rbf", gamma=None, degree=3, coef0=1,
                  kernel_params=None, task_structure="independent", fit_intercept=True,
                  class_weight=None, solver="auto", max_iter=100, tol=1e-6, verbose=0,
@@ -254,26 +180,13 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.target_tags.single_output = True
         tags.classifier_tags.multi_class = False
         tags.classifier_tags.multi_label = True
-        tags.input_tags.pairwise = self.kernel == "precomputed"
-        tags.array_api_support = True
         return tags
 
     def _check_params(self):
-        self._check_common_params(SOLVERS)
-        if not (self.class_weight is None or isinstance(self.class_weight,
-                                                         (str, dict, list, tuple))):
-            raise ValueError(
-                "class_weight must be None, 'balanced', a dict {class label: weight} "
-                f"or a list of those (one per task), got {self.class_weight!r}."
-            )
-        if isinstance(self.class_weight, str) and self.class_weight != "balanced":
-            raise ValueError(
-                f"class_weight must be None, 'balanced', a dict or a list, got "
-                f"{self.class_weight!r}."
-            )
+        self._check_common_params(self._solvers)
+        check_class_weight(self.class_weight)
         if self.solver == "primal" and self.kernel != "linear":
             raise ValueError("solver='primal' needs kernel='linear' (Phi = X).")
 
@@ -297,70 +210,33 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
         self : object
             Fitted estimator.
         """
-        self._check_params()
-        X, xp_in = validate_X_fit(self, X)
-        device_in = array_device(X)
+        X, placement = self._prepare_fit(X)
         Y_pm, classes, was_1d = encode_binary_tasks(y)
-        if Y_pm.shape[0] != X.shape[0]:
-            raise ValueError(
-                "Found input variables with inconsistent numbers of samples: "
-                f"[{X.shape[0]}, {Y_pm.shape[0]}] (X has {X.shape[0]} rows, Y "
-                f"{Y_pm.shape[0]})."
-            )
-        if self.kernel == "precomputed" and X.shape[0] != X.shape[1]:
-            raise ValueError(
-                f"With kernel='precomputed', X must be the square training kernel "
-                f"matrix, got shape {tuple(X.shape)}."
-            )
-        Y_host = Y_pm
-        Y_pm = xp_in.asarray(to_namespace(Y_pm, xp_in, device_in), dtype=X.dtype)
-        sample_weight = validate_sample_weight(sample_weight, Y_pm, xp_in, device_in)
-        if self.fit_intercept:
-            check_both_classes_weighted(Y_host, sample_weight)
-        class_weights = class_weight_matrix(
-            self.class_weight, Y_host, classes,
-            None if sample_weight is None else to_numpy(sample_weight))
+        check_consistent_rows(X, Y_pm)
+        sample_weight = validate_sample_weight(sample_weight, placement.to_input(Y_pm),
+                                               placement.xp_in, placement.device_in)
+        W_host = binary_task_weights(Y_pm, classes, sample_weight, self.class_weight,
+                                     self.fit_intercept)
         n_tasks = Y_pm.shape[1]
         structure = resolve_task_structure(self.task_structure)
-        A = structure.task_matrix(n_tasks)
-
-        xp = resolve_compute_namespace(self.device, xp_in)
-        device = device_in if xp is xp_in else None
-        Xc = to_namespace(X, xp, device)
-        Yc = to_namespace(Y_pm, xp, device)
-        W = xp.ones(Yc.shape, dtype=Xc.dtype, device=array_device(Xc))
-        if sample_weight is not None:
-            Sw = to_namespace(sample_weight, xp, device)
-            W = W * (Sw if Sw.ndim == 2 else Sw[:, None])
-        if self.class_weight is not None:
-            W = W * xp.astype(to_namespace(class_weights, xp, array_device(Xc)),
-                              Xc.dtype)
-
-        gram = TrainingGram(self._pairwise_kernel(), Xc, xp)
-        Phi, solver = kernel_factor(gram, xp, prefer_features=self.solver != "eig")
+        xp = placement.xp
+        gram = self._training_gram(X, placement)
+        Yc, W = placement.to_compute(Y_pm), placement.to_compute(W_host)
+        Phi, factor = kernel_factor(gram, xp, prefer_features=self.solver != "eig")
         alpha = float(self.alpha)
         if structure.is_learned:
-            C, b, Ac, info = fit_logistic_learned(
+            C, b, A, info = fit_logistic_learned(
                 Phi, Yc, W, structure, alpha, xp, fit_intercept=self.fit_intercept,
                 tol=float(self.tol), max_iter=int(self.max_iter), verbose=self.verbose)
-            self.objective_history_ = xp_in.asarray(
-                info["objective_history"], dtype=xp_in.float64, device=device_in)
             newton = info["newton"]
         else:
-            Ac = xp.astype(to_namespace(A, xp, array_device(Xc)), Xc.dtype)
+            A = xp.astype(placement.to_compute(structure.task_matrix(n_tasks)), Yc.dtype)
             C, b, info = fit_logistic_fixed(
-                Phi, Yc, W, Ac, alpha, xp, fit_intercept=self.fit_intercept,
+                Phi, Yc, W, A, alpha, xp, fit_intercept=self.fit_intercept,
                 tol=float(self.tol), max_iter=int(self.max_iter))
             newton = info
-        self.n_iter_ = int(info["n_iter"])
-        self.dual_coef_ = to_namespace(C, xp_in, device_in)
-        self.intercept_ = to_namespace(b, xp_in, device_in)
-        self.task_structure_ = to_namespace(Ac, xp_in, device_in)
-        self.X_fit_ = xp_in.asarray(X, copy=True)
-        self.n_tasks_ = int(n_tasks)
-        self.solver_ = solver
-        self.solver_info_ = {
-            "solver": solver,
+        report = {
+            "solver": factor,
             "objective": newton["objective"],
             "gradient_max": newton["gradient_max"],
             "gradient_scale": newton["scale"],
@@ -368,12 +244,20 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
             "cg_iterations": newton["n_cg"],
             "converged": info["converged"],
         }
+        if structure.is_learned:
+            # The keys of the regressor's alternating report, so that the same tools
+            # (plotting.plot_objective's stage marks) read both.
+            report.update(b_step_solver=factor,
+                          objective_history=info["objective_history"],
+                          deltas=info["deltas"], n_iter=info["n_iter"])
+        self._store_fit(X, placement, C, A, report, n_iter=info["n_iter"],
+                        n_tasks=n_tasks, y_was_1d=was_1d)
+        self.intercept_ = placement.to_input(b)
         self._numeric_classes = all(c.dtype.kind in "biuf" for c in classes)
         self._classes_host = classes
         if self._numeric_classes:
-            classes = [to_namespace(c, xp_in, device_in) for c in classes]
+            classes = [placement.to_input(c) for c in classes]
         self.classes_ = classes[0] if was_1d else classes
-        self._y_was_1d = was_1d
         return self
 
     def _scores(self, X, method):

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 
-from ._backend import array_device, resolve_compute_namespace, to_namespace
 from ._base import SeparableKernelMixin
 from ._solvers import SOLVERS, solve_fixed_structure
 from ._solvers.alternating import solve_learned_structure
-from ._validation import (
-    validate_sample_weight,
-    validate_targets,
-    validate_X_fit,
-)
-from .kernels import TrainingGram
+from ._validation import validate_sample_weight, validate_targets
 from .metrics import nan_r2_score
 from .structure import resolve_task_structure
 
@@ -151,6 +145,8 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
     (2, 2)
     """
 
+    _solvers = SOLVERS
+
     def __init__(self, alpha=1.0, *, kernel="rbf", gamma=None, degree=3, coef0=1,
                  kernel_params=None, task_structure="independent", solver="auto",
                  solver_options=None, max_iter=100, tol=1e-6, verbose=0, device="auto"):
@@ -167,16 +163,6 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
         self.max_iter = max_iter
         self.tol = tol
         self.verbose = verbose
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.single_output = True
-        tags.input_tags.pairwise = self.kernel == "precomputed"
-        tags.array_api_support = True
-        return tags
-
-    def _check_params(self):
-        self._check_common_params(SOLVERS)
 
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
@@ -199,50 +185,29 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
         self : object
             Fitted estimator.
         """
-        self._check_params()
-        X, xp_in = validate_X_fit(self, X)
-        device_in = array_device(X)
-        if self.kernel == "precomputed" and X.shape[0] != X.shape[1]:
-            raise ValueError(
-                f"With kernel='precomputed', X must be the square training kernel "
-                f"matrix, got shape {tuple(X.shape)}."
-            )
-        Y, was_1d = validate_targets(y, X.shape[0], xp_in, device_in)
-        sample_weight = validate_sample_weight(sample_weight, Y, xp_in, device_in)
+        X, placement = self._prepare_fit(X)
+        Y, was_1d = validate_targets(y, X.shape[0], placement.xp_in, placement.device_in)
+        sample_weight = validate_sample_weight(sample_weight, Y, placement.xp_in,
+                                               placement.device_in)
         n_tasks = Y.shape[1]
         structure = resolve_task_structure(self.task_structure)
-        A = structure.task_matrix(n_tasks)
-
-        xp = resolve_compute_namespace(self.device, xp_in)
-        device = device_in if xp is xp_in else None
-        Xc = to_namespace(X, xp, device)
-        Yc = to_namespace(Y, xp, device)
-        Wc = to_namespace(sample_weight, xp, device)
-        Ac = xp.astype(to_namespace(A, xp, array_device(Xc)), Xc.dtype)
-
-        gram = TrainingGram(self._pairwise_kernel(), Xc, xp)
+        xp = placement.xp
+        gram = self._training_gram(X, placement)
+        Yc, Wc = placement.to_compute(Y), placement.to_compute(sample_weight)
         if structure.is_learned:
-            C, Ac, info = solve_learned_structure(
+            C, A, info = solve_learned_structure(
                 gram, Yc, structure, float(self.alpha), xp, sample_weight=Wc,
                 solver=self.solver, options=self.solver_options,
                 max_iter=int(self.max_iter), tol=float(self.tol), verbose=self.verbose)
-            self.objective_history_ = xp_in.asarray(
-                info["objective_history"], dtype=xp_in.float64, device=device_in)
-            self.n_iter_ = int(info["n_iter"])
+            n_iter = info["n_iter"]
         else:
-            C, info = solve_fixed_structure(gram, Yc, Ac, float(self.alpha), xp,
+            A = xp.astype(placement.to_compute(structure.task_matrix(n_tasks)), Yc.dtype)
+            C, info = solve_fixed_structure(gram, Yc, A, float(self.alpha), xp,
                                             sample_weight=Wc, solver=self.solver,
                                             options=self.solver_options)
-            self.n_iter_ = 1
-
-        self.dual_coef_ = to_namespace(C, xp_in, device_in)
-        self.task_structure_ = to_namespace(Ac, xp_in, device_in)
-        # A copy: the user may modify X after fit.
-        self.X_fit_ = xp_in.asarray(X, copy=True)
-        self.n_tasks_ = int(n_tasks)
-        self.solver_ = info["solver"]
-        self.solver_info_ = info
-        self._y_was_1d = was_1d
+            n_iter = 1
+        self._store_fit(X, placement, C, A, info, n_iter=n_iter, n_tasks=n_tasks,
+                        y_was_1d=was_1d)
         return self
 
     def predict(self, X):
