@@ -132,7 +132,19 @@ def _save_heatmap(learned, output_dir, out):
 
 
 def main(argv=None):
-    """Entry point of the ``rkhsmtl`` console script."""
+    """Entry point of the ``rkhsmtl`` console script.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        Command-line arguments without the program name; ``None`` reads
+        ``sys.argv``.
+
+    Returns
+    -------
+    status : int or None
+        The exit status of the command.
+    """
     parser = argparse.ArgumentParser(prog="rkhsmtl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="fit baselines on the bundled School data")

@@ -68,7 +68,25 @@ class PairwiseKernel:
         return out
 
     def row_blocks(self, X, Y, xp, block_rows):
-        """Yield ``(start, stop, K[start:stop, :])`` for blocks of rows of X."""
+        """Yield ``(start, stop, K[start:stop, :])`` for blocks of rows of X.
+
+        Parameters
+        ----------
+        X : array of shape (n, d)
+            Inputs of the rows (with "precomputed", the kernel matrix itself).
+        Y : array of shape (m, d)
+            Inputs of the columns.
+        xp : module
+            Array namespace of ``X`` and ``Y``.
+        block_rows : int
+            Rows per block (e.g. :func:`rkhsmtl._memory.row_block`).
+
+        Yields
+        ------
+        start, stop : int
+            The rows of the block.
+        block : array of shape (stop - start, m)
+        """
         n = X.shape[0]
         for start in range(0, n, block_rows):
             stop = min(start + block_rows, n)
@@ -78,7 +96,19 @@ class PairwiseKernel:
                 yield start, stop, self._block(X[start:stop, :], Y, xp)
 
     def diag(self, X, xp=None):
-        """``k(x_i, x_i)`` for every row of X."""
+        """``k(x_i, x_i)`` for every row of X.
+
+        Parameters
+        ----------
+        X : array of shape (n, d)
+            Inputs (with "precomputed", the kernel matrix).
+        xp : module, default=None
+            Array namespace of ``X`` (inferred when None).
+
+        Returns
+        -------
+        diagonal : array of shape (n,)
+        """
         xp = get_namespace(X) if xp is None else xp
         if self.is_precomputed:
             return xp.linalg.diagonal(X)

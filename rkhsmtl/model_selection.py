@@ -83,7 +83,21 @@ class MultiTaskStratifiedKFold(BaseCrossValidator):
         self.stratify = stratify
 
     def get_n_splits(self, X=None, y=None, groups=None):
-        """Number of splits (``n_splits``)."""
+        """Number of splits (``n_splits``).
+
+        Parameters
+        ----------
+        X : object, default=None
+            Ignored, present for API compatibility.
+        y : object, default=None
+            Ignored, present for API compatibility.
+        groups : object, default=None
+            Ignored, present for API compatibility.
+
+        Returns
+        -------
+        n_splits : int
+        """
         return self.n_splits
 
     def split(self, X, y, groups=None):
