@@ -20,8 +20,8 @@ from ._backend import (
     to_numpy,
 )
 from ._labels import decode_binary_tasks
+from ._losses import sigmoid, softplus
 from ._memory import row_block
-from ._solvers.logistic import sigmoid, softplus
 from ._validation import reset_fitted_attributes, validate_X_fit, validate_X_predict
 from .kernels import KERNELS, PairwiseKernel, TrainingGram
 

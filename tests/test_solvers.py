@@ -11,13 +11,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics.pairwise import rbf_kernel
 
 from rkhsmtl import MultiTaskKernelRidge
-from rkhsmtl._solvers.cg import (
+from rkhsmtl._solvers.complete import distinct_eigenvalue_groups
+from rkhsmtl._solvers.observed import ObservedEntries, build_observed_system
+from rkhsmtl._solvers.operators import (
     DenseObservedOperator,
     KroneckerOperator,
     StreamingHadamardOperator,
 )
-from rkhsmtl._solvers.complete import distinct_eigenvalue_groups
-from rkhsmtl._solvers.observed import ObservedEntries, build_observed_system
 from rkhsmtl.exceptions import MemoryBudgetError
 from rkhsmtl.kernels import PairwiseKernel, TrainingGram
 

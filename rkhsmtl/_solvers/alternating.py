@@ -1,7 +1,8 @@
 r"""Alternating minimisation over the coefficients and a learned task structure.
 
-DESIGN §3.2 (Ciliberto, Mroueh, Poggio & Rosasco 2015). With ``B = C A``
-(predictions ``K B``) and the data term of §3.1,
+Ciliberto, Mroueh, Poggio & Rosasco (2015); the user guide's "Learned task
+structures" states the objectives. With ``B = C A`` (predictions ``K B``) and the
+weighted squared loss on the observed entries (:mod:`.observed`),
 
     Q_delta(B, A) = sum_{(i,t) observed} w_it (Y_it - (K B)_it)^2
                     + alpha tr(A^{-1} (B^T K B + delta^2 I)) + F(A),

@@ -1,4 +1,4 @@
-r"""Closed forms for complete ``Y`` with per-sample weights (DESIGN §3.1).
+r"""Closed forms for complete ``Y`` with per-sample weights.
 
 Objective (a weighted sum, as in scikit-learn's ``KernelRidge``)::
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import warnings
 
-from .cg import (
+from .cg import solve_observed_cg
+from .complete import solve_rotated_cholesky, solve_sylvester_eig
+from .observed import ObservedEntries, build_observed_system, solve_observed_cholesky
+from .operators import (
     DenseObservedOperator,
     KroneckerOperator,
     StreamingHadamardOperator,
-    solve_observed_cg,
 )
-from .complete import solve_rotated_cholesky, solve_sylvester_eig
-from .observed import ObservedEntries, build_observed_system, solve_observed_cholesky
 from .plan import (
     DEFAULT_SOLVER_OPTIONS,
     SOLVERS,

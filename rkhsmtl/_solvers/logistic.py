@@ -1,4 +1,4 @@
-r"""Multi-task kernel logistic regression with a fixed task structure (DESIGN §3.3).
+r"""Multi-task kernel logistic regression, fixed or learned task structure.
 
 Objective, with labels ``y_it`` in {-1, +1} on the observed entries ``O``::
 
@@ -13,10 +13,12 @@ and ``A = Psi Psi^T`` (``Psi = V diag(sigma)^{1/2}``), every ``F = K C A`` is
     J(Z, b) = L(Phi Z Psi^T + 1 b^T) + alpha ||Z||_F^2,
 
 a plain L2-penalised logistic regression in ``Z`` that allows a singular ``K`` or
-``A`` (zero eigenvalues are dropped). The Newton system is solved by conjugate
-gradients preconditioned by the exact diagonal of the Hessian, which is cheap in
-these coordinates: ``(Phi o Phi)^T D (Psi o Psi) + 2 alpha``. The step is
-safeguarded by an Armijo backtracking line search.
+``A`` (zero eigenvalues are dropped). The Newton system ``H p = -grad J`` is solved
+by the package's conjugate gradients (:func:`.krylov.pcg`, on pairs ``(Z, b)``, to
+the Eisenstat-Walker relative residual ``min(0.5, sqrt(||grad J|| / scale))``),
+preconditioned by the exact diagonal of the Hessian, which is cheap in these
+coordinates: ``(Phi o Phi)^T D (Psi o Psi) + 2 alpha``. The step is safeguarded by
+an Armijo backtracking line search.
 
 At the optimum the representer theorem gives the dual coefficients directly:
 ``C = -G / (2 alpha)`` with ``G = dL/dF`` (zero on missing entries); they are what
@@ -33,8 +35,13 @@ import warnings
 from sklearn.exceptions import ConvergenceWarning
 
 from .._backend import array_device, eigh
+
+# The loss primitives live in rkhsmtl._losses; they stay importable from here for
+# the modules written against this path.
+from .._losses import logistic_terms, sigmoid, softplus
 from .._memory import check_memory, eigendecomposition_bytes
 from .complete import task_eigh
+from .krylov import axpy, inner, norm, pcg
 
 __all__ = ["LogisticProblem", "fit_logistic_fixed", "fit_logistic_learned",
            "kernel_factor", "logistic_terms", "sigmoid", "softplus", "solve_logistic",
@@ -51,48 +58,6 @@ _INDEFINITE_RTOL = 1e-8
 # Armijo sufficient-decrease constant and the number of halvings tried.
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 40
-
-
-def sigmoid(m, xp):
-    """``1 / (1 + exp(-m))`` without overflow."""
-    e = xp.exp(-xp.abs(m))
-    return xp.where(m >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def softplus(m, xp):
-    """``log(1 + exp(m)) = max(m, 0) + log(1 + exp(-|m|))``, stable for any ``m``."""
-    return xp.clip(m, 0.0, None) + xp.log1p(xp.exp(-xp.abs(m)))
-
-
-def logistic_terms(F, Y_pm, W, xp, *, derivatives=True):
-    """Weighted logistic loss of the scores ``F`` and its first two derivatives.
-
-    Parameters
-    ----------
-    F : array of shape (n, T)
-        Scores (decision values), intercept included.
-    Y_pm : array of shape (n, T)
-        Labels in {-1, +1}; anything at unobserved entries (their weight is 0).
-    W : array of shape (n, T)
-        Entry weights, zero on missing labels.
-
-    Returns
-    -------
-    loss : float
-        ``sum w log(1 + exp(-y F))``.
-    G : array of shape (n, T)
-        ``dloss/dF``.
-    D : array of shape (n, T)
-        ``d2loss/dF2`` (diagonal).
-    """
-    margin = Y_pm * F
-    loss = float(xp.sum(W * softplus(-margin, xp)))
-    if not derivatives:
-        return loss, None, None
-    p_wrong = sigmoid(-margin, xp)  # probability given to the other class
-    G = -W * Y_pm * p_wrong
-    D = W * p_wrong * (1.0 - p_wrong)
-    return loss, G, D
 
 
 def kernel_factor(gram, xp, *, prefer_features=True):
@@ -212,49 +177,22 @@ class LogisticProblem:
         return diag_Z, diag_b
 
 
-def _dot(u, v, xp):
-    return float(xp.sum(u[0] * v[0])) + float(xp.sum(u[1] * v[1]))
-
-
-def _axpy(a, x, y):
-    """``a x + y`` for pairs."""
-    return (a * x[0] + y[0], a * x[1] + y[1])
-
-
 def _max_abs(u, xp):
     return max(float(xp.max(xp.abs(u[0]))) if u[0].size else 0.0,
                float(xp.max(xp.abs(u[1]))) if u[1].shape[0] else 0.0)
 
 
-def _newton_direction(problem, D, grad, forcing, max_cg, xp):
-    """Preconditioned CG on ``H p = -grad`` to relative residual ``forcing``."""
+def _newton_system(problem, D):
+    """The Hessian product and its Jacobi preconditioner at the weights ``D``."""
     diag = problem.hessian_diagonal(D)
+
+    def hessian(direction):
+        return problem.hessian_product(D, direction)
 
     def precondition(r):
         return (r[0] / diag[0], r[1] / diag[1])
 
-    p = (xp.zeros_like(grad[0]), xp.zeros_like(grad[1]))
-    r = (-grad[0], -grad[1])
-    z = precondition(r)
-    d = z
-    rz = _dot(r, z, xp)
-    r0 = math.sqrt(_dot(r, r, xp))
-    n_cg = 0
-    for n_cg in range(1, max_cg + 1):  # noqa: B007
-        Hd = problem.hessian_product(D, d)
-        curvature = _dot(d, Hd, xp)
-        if curvature <= 0:  # cannot happen for alpha > 0 but for round-off
-            break
-        step = rz / curvature
-        p = _axpy(step, d, p)
-        r = _axpy(-step, Hd, r)
-        if math.sqrt(_dot(r, r, xp)) <= forcing * r0:
-            break
-        z = precondition(r)
-        rz_new = _dot(r, z, xp)
-        d = _axpy(rz_new / rz, d, z)
-        rz = rz_new
-    return p, n_cg
+    return hessian, precondition
 
 
 def solve_logistic(problem, *, initial=None, tol=1e-6, max_iter=100, max_cg=200,
@@ -309,18 +247,24 @@ def solve_logistic(problem, *, initial=None, tol=1e-6, max_iter=100, max_cg=200,
                 n_iter -= 1
                 break
             polished = True
-        g_norm = math.sqrt(_dot(grad, grad, xp))
+        g_norm = norm(grad, xp)
         # Eisenstat-Walker style forcing: loose far away, tight near the optimum.
         forcing = min(0.5, math.sqrt(g_norm / scale))
-        direction, n_cg = _newton_direction(problem, D, grad, forcing, max_cg, xp)
+        hessian, precondition = _newton_system(problem, D)
+        # The curvature guard keeps the iterate when round-off makes the Hessian
+        # look singular along a direction (impossible for alpha > 0 in exact
+        # arithmetic).
+        direction, n_cg, _, _ = pcg(hessian, (-grad[0], -grad[1]), precondition,
+                                    tol=forcing, max_iter=max_cg, xp=xp,
+                                    curvature_guard=True)
         n_cg_total += n_cg
-        slope = _dot(grad, direction, xp)
+        slope = inner(grad, direction, xp)
         if not slope < 0:  # not a descent direction (round-off): steepest descent
             direction = (-grad[0], -grad[1])
-            slope = -_dot(grad, grad, xp)
+            slope = -inner(grad, grad, xp)
         step = 1.0
         for _ in range(_MAX_HALVINGS):
-            candidate = _axpy(step, direction, params)
+            candidate = axpy(step, direction, params)
             value, _, _, _ = problem.evaluate(candidate, derivatives=False)
             if value <= objective + _ARMIJO * step * slope:
                 break

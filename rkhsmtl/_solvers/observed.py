@@ -1,4 +1,4 @@
-r"""The observed-entries system, for missing labels and per-entry weights (DESIGN §3.1).
+r"""The observed-entries system, for missing labels and per-entry weights.
 
 With ``O`` the observed (non-NaN, positive-weight) entries ``(i, t)`` of ``Y``,
 ``G = A (x) K`` and ``D = diag(w_O)``, the minimiser of

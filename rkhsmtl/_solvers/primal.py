@@ -1,8 +1,8 @@
 r"""Primal solver for kernels with a small explicit feature map (``K = Phi Phi^T``).
 
 With ``r`` features (the linear kernel: ``Phi = X``) the task functions are
-``f_t(x) = phi(x)^T W[:, t]`` with ``W = Phi^T C A`` (``r x T``), and the objective of
-§3.1 reads
+``f_t(x) = phi(x)^T W[:, t]`` with ``W = Phi^T C A`` (``r x T``), and the ridge objective
+(weighted squared loss on the observed entries plus ``alpha tr(C^T K C A)``) reads
 
     J = sum_{(i,t) in O} w_it (Y_it - (Phi W)_it)^2 + alpha tr(W A^+ W^T).
 
