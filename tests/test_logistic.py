@@ -359,3 +359,29 @@ def test_indefinite_kernel_is_reported():
     X, Y = _problem(seed=24, n=40, T=2)
     with pytest.warns(UserWarning, match="not positive semidefinite"):
         MultiTaskKernelClassifier(kernel="sigmoid", gamma=1.0, coef0=1.0).fit(X, Y)
+
+
+def test_learned_structure_reports_the_regressors_keys():
+    from rkhsmtl import MultiTaskKernelRidge
+
+    X, Y = _problem(seed=14, n=40, T=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MultiTaskKernelClassifier(alpha=0.3, task_structure=LowRank(0.5),
+                                        max_iter=20).fit(X, Y)
+        reg = MultiTaskKernelRidge(alpha=0.3, task_structure=LowRank(0.5),
+                                   max_iter=20).fit(X, np.nan_to_num(Y))
+    shared = {"objective_history", "deltas", "n_iter", "converged", "b_step_solver"}
+    assert shared <= set(clf.solver_info_) and shared <= set(reg.solver_info_)
+    assert len(clf.solver_info_["deltas"]) == clf.n_iter_
+    np.testing.assert_array_equal(clf.solver_info_["objective_history"],
+                                  clf.objective_history_)
+    # The same plotting tool marks the continuation stages of both.
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from rkhsmtl.plotting import plot_objective
+
+    for model in (clf, reg):
+        ax = plot_objective(model)
+        n_stage_changes = int(np.sum(np.diff(model.solver_info_["deltas"]) != 0))
+        assert len(ax.lines) == 1 + n_stage_changes
