@@ -64,6 +64,10 @@ class SeparableKernelMixin:
     ``_check_params``.
     """
 
+    # fit takes the whole wide problem: Y (n, T) with NaN, sample_weight (n, T)
+    # (read by DistributionMatchingMTL to fit all tasks in one call).
+    _accepts_wide_targets = True
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.single_output = True

@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._backend import array_device, get_namespace, is_numpy_namespace, to_numpy
 from ._labels import _as_label_array, missing_mask
 from ._validation import validate_X_fit
-from .metrics import nan_r2_score
+from .metrics import accuracy_score, nan_r2_score
 from .ridge import MultiTaskKernelRidge
 from .weighting import (
     KLIEP,
@@ -74,8 +74,16 @@ def _resolve_weighting(weighting, random_state):
         f"classifier with predict_proba, got {weighting!r}.")
 
 
-def _is_rkhsmtl_estimator(estimator):
-    return type(estimator).__module__.split(".")[0] == "rkhsmtl"
+def _accepts_wide_targets(estimator):
+    """Whether ``estimator.fit`` takes the complete wide problem in one call.
+
+    That is a ``y`` of shape ``(n_samples, n_tasks)`` (NaN for a missing label)
+    with a ``sample_weight`` of the same shape. An estimator declares it by the
+    class attribute ``_accepts_wide_targets = True`` (the rkhsmtl multi-task
+    estimators do; any other estimator may); its value, not the module the class
+    comes from, decides.
+    """
+    return bool(getattr(estimator, "_accepts_wide_targets", False))
 
 
 def _inner_has(name):
@@ -113,13 +121,16 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
     Parameters
     ----------
     estimator : estimator or None, default=None
-        The learner. An rkhsmtl estimator
+        The learner. A multi-task estimator that takes a wide ``y`` with NaN and
+        an ``(n_samples, n_tasks)`` ``sample_weight`` -- it says so by the class
+        attribute ``_accepts_wide_targets = True``, as the rkhsmtl estimators
         (:class:`~rkhsmtl.MultiTaskKernelRidge`,
         :class:`~rkhsmtl.MultiTaskKernelClassifier`, with a fixed or learned task
-        structure) is fitted once on the complete weighted problem
-        ``fit(X_pool, Y_complete, sample_weight=W)``; any other scikit-learn
-        estimator accepting ``sample_weight`` is cloned and fitted per task on the
-        pool (see ``per_task``). ``None`` means ``MultiTaskKernelRidge()``.
+        structure, and those of :mod:`rkhsmtl.linear`) do -- is fitted once on the
+        complete weighted problem ``fit(X_pool, Y_complete, sample_weight=W)``;
+        any other scikit-learn estimator accepting ``sample_weight`` is cloned and
+        fitted per task on the pool (see ``per_task``). ``None`` means
+        ``MultiTaskKernelRidge()``.
     weighting : str or estimator, default="logistic"
         How the ratios are estimated:
 
@@ -155,7 +166,8 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         :func:`~rkhsmtl.weighting.normalize_weights`).
     per_task : {"auto", True, False}, default="auto"
         Fit one clone of ``estimator`` per task (True) or a single multi-task fit
-        (False). "auto": single fit for rkhsmtl estimators, per task otherwise.
+        (False). "auto": single fit for estimators with ``_accepts_wide_targets``
+        (the rkhsmtl estimators), per task otherwise.
     random_state : int or None, default=None
         Seeds the folds and the randomised parts of the ratio estimators.
 
@@ -226,6 +238,9 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
     ((60, 3), (2, 3))
     """
 
+    # It takes a wide y with NaN and (n_samples, n_tasks) weights itself.
+    _accepts_wide_targets = True
+
     def __init__(self, estimator=None, *, weighting="logistic", features="joint",
                  label_scale=1.0, weighting_cv=5, tempering=1.0, clip=None,
                  per_task="auto", random_state=None):
@@ -270,7 +285,7 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
 
     def _joint_fit(self):
         if self.per_task == "auto":
-            return _is_rkhsmtl_estimator(self._template())
+            return _accepts_wide_targets(self._template())
         if not isinstance(self.per_task, bool):
             raise ValueError(f"per_task must be 'auto', True or False, got "
                              f"{self.per_task!r}.")
@@ -409,11 +424,12 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         self._y_was_1d = was_1d
 
         template = self._template()
-        if self._joint_fit() and not _is_rkhsmtl_estimator(template):
+        if self._joint_fit() and not _accepts_wide_targets(template):
             raise ValueError(
                 f"per_task=False fits one multi-task model with (n_samples, n_tasks) "
                 f"sample weights, which {type(template).__name__} does not take; use "
-                "per_task=True (one fit per task) or an rkhsmtl estimator.")
+                "per_task=True (one fit per task) or an rkhsmtl estimator (or an "
+                "estimator declaring `_accepts_wide_targets = True`).")
         if self._joint_fit():
             Y_complete = np.repeat(labels[:, None], n_tasks, axis=1)
             if not is_classifier:
@@ -485,6 +501,7 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Inputs.
 
         Returns
         -------
@@ -509,6 +526,7 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Inputs.
 
         Returns
         -------
@@ -526,6 +544,7 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Inputs.
 
         Returns
         -------
@@ -539,13 +558,19 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
     def score(self, X, y, sample_weight=None):
         """NaN-aware score: mean over tasks of R^2 (regressors) or accuracy (classifiers).
 
+        Regressors: :func:`rkhsmtl.metrics.nan_r2_score`. Classifiers: the single
+        fit's own ``score``; per-task fits: :func:`rkhsmtl.metrics.accuracy_score`
+        (macro average) against the fitted ``classes_`` (any number per task).
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Test inputs.
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
             True labels; missing ones are ignored.
         sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
                 default=None
+            Weights of the scored entries.
 
         Returns
         -------
@@ -556,23 +581,7 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
             return float(nan_r2_score(y, pred, sample_weight=sample_weight))
         if self.estimator_ is not None:
             return float(self.estimator_.score(X, y, sample_weight=sample_weight))
-        return _nan_accuracy(y, pred, sample_weight)
-
-
-def _nan_accuracy(y, pred, sample_weight):
-    """Mean over tasks of the (weighted) accuracy on observed labels, any classes."""
-    Y = _as_label_array(y)
-    P = np.asarray(pred)
-    if Y.ndim == 1:
-        Y, P = Y[:, None], P.reshape(-1, 1)
-    observed = ~missing_mask(Y)
-    W = np.ones(Y.shape) if sample_weight is None else np.broadcast_to(
-        np.asarray(sample_weight, dtype=float).reshape(Y.shape[0], -1), Y.shape)
-    W = W * observed
-    totals = W.sum(axis=0)
-    if not np.any(totals > 0):
-        raise ValueError("y has no observed label (with a positive weight) to score.")
-    correct = np.zeros(Y.shape)
-    correct[observed] = (Y[observed] == P[observed])
-    per_task = (W * correct).sum(axis=0)[totals > 0] / totals[totals > 0]
-    return float(per_task.mean())
+        # Per-task classifiers: their classes may be several per task, and any
+        # label type; the metric checks the labels against them.
+        return float(accuracy_score(y, pred, sample_weight=sample_weight,
+                                    classes=self.classes_))

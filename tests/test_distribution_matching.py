@@ -303,3 +303,79 @@ def test_joint_fit_of_a_sklearn_estimator_is_explained():
     Y[np.arange(40), np.arange(40) % 2] = X[:, 0]
     with pytest.raises(ValueError, match="per_task=False"):
         DistributionMatchingMTL(KernelRidge(), per_task=False).fit(X, Y)
+
+
+# ------------------------------------------------- capability marker, not module
+class _WideRidge(MultiTaskKernelRidge):
+    """A user's subclass, defined outside rkhsmtl."""
+
+
+class _NotWide(MultiTaskKernelRidge):
+    _accepts_wide_targets = False
+
+
+class _WideMean(sklearn.base.RegressorMixin, sklearn.base.BaseEstimator):
+    """A third-party multi-task learner that declares the capability."""
+
+    _accepts_wide_targets = True
+
+    def fit(self, X, y, sample_weight=None):
+        Y = np.asarray(y, dtype=float)
+        W = np.where(np.isnan(Y), 0.0, np.asarray(sample_weight, dtype=float))
+        self.mean_ = np.sum(W * np.nan_to_num(Y), axis=0) / np.sum(W, axis=0)
+        self.shape_ = (Y.shape, W.shape)
+        return self
+
+    def predict(self, X):
+        return np.tile(self.mean_, (np.asarray(X).shape[0], 1))
+
+
+def test_joint_fit_is_decided_by_the_capability_marker():
+    from rkhsmtl.distribution_matching import _accepts_wide_targets
+    from rkhsmtl.linear import MultiTaskLinearClassifier, MultiTaskLinearRegressor
+
+    for estimator in (MultiTaskKernelRidge(), MultiTaskKernelClassifier(),
+                      MultiTaskLinearRegressor(), MultiTaskLinearClassifier(),
+                      DistributionMatchingMTL(), _WideRidge(), _WideMean()):
+        assert _accepts_wide_targets(estimator), estimator
+    for estimator in (KernelRidge(), LogisticRegression(), _NotWide(),
+                      make_pipeline(StandardScaler(), MultiTaskKernelRidge())):
+        assert not _accepts_wide_targets(estimator), estimator
+
+    X, Y, _ = heterogeneous(n=45)
+    model = DistributionMatchingMTL(_WideMean(), random_state=0).fit(X, Y)
+    assert model.estimators_ is None
+    assert model.estimator_.shape_ == ((45, N_TASKS), (45, N_TASKS))
+    linear = DistributionMatchingMTL(MultiTaskLinearRegressor("l21", alpha=0.1),
+                                     random_state=0).fit(X, Y)
+    assert linear.estimators_ is None and linear.predict(X).shape == (45, N_TASKS)
+    per_task = DistributionMatchingMTL(_NotWide(), random_state=0).fit(X, Y)
+    assert per_task.estimator_ is None and len(per_task.estimators_) == N_TASKS
+
+
+def test_per_task_classifier_score_is_the_metrics_accuracy():
+    """Per-task fits score with rkhsmtl.metrics.accuracy_score, also with more
+    than two classes per task, and equal the weighted accuracy written plainly."""
+    from rkhsmtl.metrics import accuracy_score
+
+    rng = np.random.default_rng(9)
+    n = 90
+    X = rng.normal(size=(n, 2))
+    task = np.arange(n) % 2
+    Y = np.full((n, 2), None, dtype=object)
+    Y[np.arange(n), task] = np.array(["a", "b", "c"])[np.digitize(X[:, 0], [-0.5, 0.5])]
+    sw = rng.uniform(0.5, 2.0, (n, 2))
+    model = DistributionMatchingMTL(LogisticRegression(), random_state=0).fit(X, Y)
+    assert all(len(c) == 3 for c in model.classes_)
+    pred = model.predict(X)
+    score = model.score(X, Y, sample_weight=sw)
+    plain = []
+    for t in range(2):
+        seen = task == t
+        plain.append(np.sum(sw[seen, t] * (pred[seen, t] == Y[seen, t]))
+                     / np.sum(sw[seen, t]))
+    assert score == pytest.approx(np.mean(plain))
+    assert score == accuracy_score(Y, pred, sample_weight=sw, classes=model.classes_)
+    import rkhsmtl.distribution_matching as dm
+
+    assert not hasattr(dm, "_nan_accuracy")

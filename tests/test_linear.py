@@ -254,6 +254,11 @@ def test_convergence_warning_names_max_iter():
     (dict(penalty=Dirty(beta=0.0)), "beta"),
     (dict(penalty=GraphPenalty([(0, 0)])), "Edge"),
     (dict(penalty=GraphPenalty(np.ones((2, 2)))), "shape"),
+    (dict(penalty=GraphPenalty(incidence=np.ones((2, 2)))), "shape"),
+    (dict(penalty=GraphPenalty(np.array([[0, 1, -1], [1, 0, 0], [-1, 0, 0.0]]))),
+     "incidence=G"),
+    (dict(penalty=GraphPenalty(np.eye(3), incidence=np.eye(3))), "not both"),
+    (dict(penalty=GraphPenalty(l1_weight=-1.0)), "l1_weight"),
 ])
 def test_bad_parameters_raise(params, match):
     X, Y = _regression(T=3, seed=13)
@@ -430,11 +435,11 @@ def test_path_and_cv_leave_the_user_penalty_untouched():
     rng = np.random.default_rng(6)
     X = rng.normal(size=(60, 4))
     Y = X @ rng.normal(size=(4, 4)) + rng.normal(size=(60, 4))
-    penalty = GraphPenalty("chain", beta=1.0)
+    penalty = GraphPenalty("chain", l1_weight=1.0)
     linear_path(X, Y, penalty=penalty, n_alphas=3)
-    penalty.set_params(graph="mean")
+    penalty.set_params(adjacency="mean")
     changed = linear_path(X, Y, penalty=penalty, n_alphas=3)[1]
-    fresh = linear_path(X, Y, penalty=GraphPenalty("mean", beta=1.0), n_alphas=3)[1]
+    fresh = linear_path(X, Y, penalty=GraphPenalty("mean", l1_weight=1.0), n_alphas=3)[1]
     np.testing.assert_array_equal(changed, fresh)
     assert not hasattr(penalty, "_lap_cache")
     a = MultiTaskLinearRegressorCV(n_alphas=3).fit(X, Y, sample_weight=2.0)
@@ -452,3 +457,170 @@ def test_classifier_rejects_one_weighted_class_with_intercepts():
     weights[Y[:, 0] > 0, 0] = 0.0
     with pytest.raises(ValueError, match="only one class with a positive sample weight"):
         MultiTaskLinearClassifier("l21", alpha=0.1).fit(X, Y, sample_weight=weights)
+
+
+# ------------------------------------------- penalties are scikit-learn parameters
+def test_penalty_parameters_the_scikit_learn_way():
+    from rkhsmtl.linear import L21
+
+    model = MultiTaskLinearRegressor(penalty=GraphPenalty())
+    params = model.get_params(deep=True)
+    for name in ("penalty__adjacency", "penalty__l1_weight", "penalty__incidence",
+                 "penalty__beta"):  # beta: the deprecated spelling, still settable
+        assert name in params
+    assert params["penalty__adjacency"] == "chain"
+    assert "penalty__beta" in MultiTaskLinearRegressor(Dirty()).get_params()
+    model.set_params(penalty__adjacency="mean", penalty__l1_weight=0.5)
+    assert repr(model.penalty) == "GraphPenalty(adjacency='mean', l1_weight=0.5)"
+    copy = clone(model)
+    assert copy.penalty is not model.penalty
+    assert copy.get_params()["penalty__l1_weight"] == 0.5
+    assert clone(Dirty(0.3, shared="l21")).get_params() == {"beta": 0.3,
+                                                            "shared": "l21"}
+    assert clone(ClusteredMTL(3)).n_clusters == 3
+    assert L21().get_params() == {}
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        GraphPenalty().set_params(graph_type="chain")
+
+
+def test_grid_search_over_graph_penalty_parameters():
+    X, Y = _regression(T=3, seed=16, missing=0.1)
+    grid = GridSearchCV(
+        MultiTaskLinearRegressor(GraphPenalty(), alpha=1.0, l2=0.1, tol=1e-8),
+        {"penalty__adjacency": ["chain", "mean", [(0, 2)]],
+         "penalty__l1_weight": [0.0, 0.5]},
+        cv=KFold(3, shuffle=True, random_state=0)).fit(X, Y)
+    assert set(grid.best_params_) == {"penalty__adjacency", "penalty__l1_weight"}
+    assert len(grid.cv_results_["params"]) == 6
+    best = grid.best_estimator_.penalty
+    assert best.get_params()["l1_weight"] in (0.0, 0.5)
+
+
+@pytest.mark.parametrize("penalty", [
+    GraphPenalty(np.ones((3, 3)) - np.eye(3), l1_weight=0.2),
+    GraphPenalty(incidence=np.array([[1.0, 0.0], [-1.0, 1.0], [0.0, -1.0]])),
+    ClusteredMTL(2), Dirty(0.5), "graph",
+], ids=repr)
+def test_fitting_leaves_the_penalty_object_unchanged(penalty):
+    X, Y = _regression(T=3, seed=17, missing=0.2)
+    obj = GraphPenalty() if isinstance(penalty, str) else penalty
+    before = dict(obj.__dict__)
+    model = MultiTaskLinearRegressor(obj, alpha=1.0, l2=0.5, tol=1e-8).fit(X, Y)
+    assert obj.__dict__.keys() == before.keys()
+    assert all(obj.__dict__[k] is v for k, v in before.items())
+    assert model.penalty_ is not obj
+    linear_path(X, Y, penalty=obj, alphas=[2.0, 1.0], l2=0.5)
+    assert obj.__dict__.keys() == before.keys()
+    assert all(obj.__dict__[k] is v for k, v in before.items())
+
+
+def test_clustered_is_the_cmtl_shortcut():
+    X, Y = _regression(T=3, seed=18)
+    kw = dict(alpha=1.0, l2=1.0, tol=1e-10)
+    a = MultiTaskLinearRegressor("clustered", **kw).fit(X, Y)
+    b = MultiTaskLinearRegressor("cmtl", **kw).fit(X, Y)
+    assert isinstance(a.penalty_, ClusteredMTL)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.task_relation_, b.task_relation_)
+
+
+# --------------------------------------------------- names shared by both families
+def _graph_data(seed=19):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((40, 5))
+    Y = X @ rng.standard_normal((5, 4)) + 0.3 * rng.standard_normal((40, 4))
+    Y[rng.random(Y.shape) < 0.2] = np.nan
+    return X, Y
+
+
+@pytest.mark.parametrize("adjacency", [
+    "chain", "complete", "mean", [(0, 1), (1, 3, 2.0), (0, 2)],
+    np.array([[0, 1, 0, 2], [1, 0, 0.5, 0], [0, 0.5, 0, 0], [2, 0, 0, 0]]),
+], ids=lambda a: a if isinstance(a, str) else type(a).__name__)
+def test_graph_adjacency_means_the_same_graph_in_both_families(adjacency):
+    """Linear kernel: MultiTaskKernelRidge(alpha=a, Graph(adjacency, strength=s))
+    minimises sum (y - f)^2 + a (||W||^2 + s tr(W L W^T)), which is
+    MultiTaskLinearRegressor(GraphPenalty(adjacency), alpha=a * s, l2=a) without
+    intercepts: the same graph, the same Laplacian, the same model."""
+    from rkhsmtl import MultiTaskKernelRidge
+    from rkhsmtl.structure import Graph
+
+    X, Y = _graph_data()
+    a, s = 0.7, 2.5
+    kernel = MultiTaskKernelRidge(alpha=a, kernel="linear",
+                                  task_structure=Graph(adjacency, strength=s)).fit(X, Y)
+    linear = MultiTaskLinearRegressor(GraphPenalty(adjacency), alpha=a * s, l2=a,
+                                      fit_intercept=False, tol=1e-12,
+                                      max_iter=20000).fit(X, Y)
+    np.testing.assert_allclose(linear.predict(X), kernel.predict(X), rtol=1e-7,
+                               atol=1e-8)
+    np.testing.assert_allclose(GraphPenalty(adjacency).laplacian(4),
+                               np.diag(Graph(adjacency).weights(4).sum(axis=1))
+                               - Graph(adjacency).weights(4))
+
+
+def test_incidence_edges_and_adjacency_give_one_laplacian():
+    T = 4
+    edges = [(0, 1), (1, 3, 2.0), (0, 2)]
+    M = np.zeros((T, T))
+    G = np.zeros((T, len(edges)))
+    for e, (s, t, *w) in enumerate(edges):
+        weight = w[0] if w else 1.0
+        M[s, t] = M[t, s] = weight
+        G[s, e], G[t, e] = np.sqrt(weight), -np.sqrt(weight)
+    L = np.diag(M.sum(axis=1)) - M
+    for penalty in (GraphPenalty(edges), GraphPenalty(M), GraphPenalty(incidence=G)):
+        np.testing.assert_allclose(penalty.laplacian(T), L, atol=1e-15)
+    np.testing.assert_allclose(GraphPenalty("mean").laplacian(T),
+                               np.eye(T) - np.ones((T, T)) / T, atol=1e-15)
+    np.testing.assert_allclose(GraphPenalty("complete").laplacian(T),
+                               T * np.eye(T) - np.ones((T, T)), atol=1e-15)
+
+
+# ------------------------------------------------------------------ deprecations
+def test_graph_penalty_old_names_warn_and_keep_working():
+    X, Y = _regression(T=3, seed=20)
+    kw = dict(alpha=1.0, l2=0.1, tol=1e-10)
+    G = np.array([[1.0, 0.0], [-1.0, 1.0], [0.0, -1.0]])
+    cases = [
+        (GraphPenalty(graph="mean"), GraphPenalty("mean")),
+        (GraphPenalty(graph=G), GraphPenalty(incidence=G)),
+        # the old spelling read any Python list as edges, lists of lists too
+        (GraphPenalty(graph=[[0, 2], [1, 2, 0.5]]), GraphPenalty([(0, 2), (1, 2, 0.5)])),
+        (GraphPenalty(beta=0.5), GraphPenalty(l1_weight=0.5)),
+        (GraphPenalty().set_params(graph="mean", beta=0.5),
+         GraphPenalty("mean", l1_weight=0.5)),
+    ]
+    for old, new in cases:
+        with pytest.warns(FutureWarning, match="deprecated"):
+            before = MultiTaskLinearRegressor(old, **kw).fit(X, Y)
+        now = MultiTaskLinearRegressor(new, **kw).fit(X, Y)
+        np.testing.assert_allclose(before.coef_, now.coef_, rtol=1e-10, atol=1e-12)
+    with pytest.warns(FutureWarning, match="l1_weight"):
+        path = linear_path(X, Y, penalty=GraphPenalty(beta=0.5), n_alphas=2)
+    assert path[0].size == 2
+    for bad, match in [(GraphPenalty("mean", graph="chain"), "adjacency or incidence"),
+                       (GraphPenalty(l1_weight=0.1, beta=0.2), "l1_weight only")]:
+        with pytest.warns(FutureWarning), pytest.raises(ValueError, match=match):
+            MultiTaskLinearRegressor(bad).fit(X, Y)
+
+
+def test_datafit_classes_left_the_public_namespace():
+    import rkhsmtl.linear
+    from rkhsmtl.linear import _datafits
+
+    for name in ("SquaredLoss", "LogisticLoss"):
+        assert name not in rkhsmtl.linear.__all__
+        with pytest.warns(FutureWarning, match=f"rkhsmtl.linear.{name} is deprecated"):
+            cls = getattr(rkhsmtl.linear, name)
+        assert cls is getattr(_datafits, name)
+    with pytest.warns(FutureWarning):
+        from rkhsmtl.linear import SquaredLoss  # noqa: F401
+    with pytest.raises(AttributeError):
+        rkhsmtl.linear.NotAThing  # noqa: B018
+
+
+def test_fista_module_has_no_prepare_data():
+    from rkhsmtl.linear import _fista
+
+    assert not hasattr(_fista, "prepare_data")

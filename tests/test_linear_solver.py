@@ -7,7 +7,8 @@ import pytest
 from scipy.optimize import minimize
 
 from rkhsmtl.linear._datafits import LogisticLoss, SquaredLoss
-from rkhsmtl.linear._fista import fista, kkt_residual, objective, prepare_data
+from rkhsmtl.linear._design import make_problem
+from rkhsmtl.linear._fista import fista, kkt_residual, objective
 from rkhsmtl.linear._penalties import (
     _L1,
     L21,
@@ -136,11 +137,17 @@ def _problem(loss, T=4, n=40, d=6, seed=0, weights=True):
 
 PENALTIES = [
     (Lasso(), 1.0), (L21(), 2.0), (TraceNorm(), 2.0),
-    (GraphPenalty("chain", beta=0.1), 1.0), (GraphPenalty([(0, 2), (1, 3, 2.0)]), 1.0),
+    (GraphPenalty("chain", l1_weight=0.1), 1.0), (GraphPenalty([(0, 2), (1, 3, 2.0)]), 1.0),
     (ClusteredMTL(2), 1.0), (Dirty(0.6), 1.0), (Dirty(0.6, shared="l21"), 1.0),
     (RobustMTFL(0.7), 2.0), (SparseLowRank(0.5), 1.0), (RobustLowRank(0.6), 2.0),
     (NoPenalty(), 1.0),
 ]
+
+
+def _dense(X, Y, sw):
+    """(design, targets with 0 where missing, weights with 0 where missing)."""
+    return make_problem(xp.asarray(X), xp.asarray(Y),
+                        None if sw is None else xp.asarray(sw), xp, layout="dense")
 
 
 def _np_smooth_grad(X, Y, sw, W, b, loss, l2):
@@ -161,7 +168,7 @@ def _np_smooth_grad(X, Y, sw, W, b, loss, l2):
 def test_fixed_point_residual_at_solution(loss, penalty, alpha):
     X, Y, sw = _problem(loss)
     l2 = 0.3
-    Yf, omega = prepare_data(xp.asarray(Y), xp.asarray(sw), xp)
+    _, Yf, omega = _dense(X, Y, sw)
     datafit = SquaredLoss() if loss == "squared" else LogisticLoss()
     a = alpha if loss == "squared" else alpha / 4
     Z, b, info = fista(xp.asarray(X), Yf, omega, datafit, penalty, a, l2, xp,
@@ -186,7 +193,7 @@ def test_subgradient_conditions_lasso_l21(loss):
     """KKT written independently: the NumPy gradient G of the smooth part satisfies
     G + alpha * s = 0 with s a subgradient of the norm."""
     X, Y, sw = _problem(loss, seed=3)
-    Yf, omega = prepare_data(xp.asarray(Y), xp.asarray(sw), xp)
+    _, Yf, omega = _dense(X, Y, sw)
     datafit = SquaredLoss() if loss == "squared" else LogisticLoss()
     alpha = 3.0 if loss == "squared" else 0.8
     for penalty in (Lasso(), L21()):
@@ -238,7 +245,7 @@ def test_graph_penalty_matches_lbfgs(loss, graph):
 
     ref = minimize(f, np.zeros(d * T + T), jac=True, method="L-BFGS-B",
                    options={"ftol": 1e-15, "gtol": 1e-11, "maxiter": 5000})
-    Yx, om = prepare_data(xp.asarray(Y), xp.asarray(sw), xp)
+    _, Yx, om = _dense(X, Y, sw)
     datafit = SquaredLoss() if loss == "squared" else LogisticLoss()
     Z, b, info = fista(xp.asarray(X), Yx, om, datafit, pen, alpha, l2, xp, tol=1e-11,
                        max_iter=20000)
@@ -253,7 +260,7 @@ def test_cmtl_is_blockwise_optimal_hence_optimal():
     T, d = Y.shape[1], X.shape[1]
     alpha, l2, k = 3.0, 0.5, 2
     pen = ClusteredMTL(k)
-    Yx, om = prepare_data(xp.asarray(Y), xp.asarray(sw), xp)
+    _, Yx, om = _dense(X, Y, sw)
     Z, b, info = fista(xp.asarray(X), Yx, om, SquaredLoss(), pen, alpha, l2, xp,
                        tol=1e-11, max_iter=20000)
     W = np.asarray(Z[0])
@@ -330,7 +337,7 @@ def test_decomposition_models_are_ista_fixed_points(penalty, names, weights):
     objective), and it is at least as good as 2000 ISTA steps from zero."""
     X, Y, sw = _problem("squared", T=4, n=30, d=5, seed=11)
     alpha, l2 = 2.0, 0.1
-    Yx, om = prepare_data(xp.asarray(Y), xp.asarray(sw), xp)
+    _, Yx, om = _dense(X, Y, sw)
     Z, b, info = fista(xp.asarray(X), Yx, om, SquaredLoss(), penalty, alpha, l2, xp,
                        tol=1e-11, max_iter=20000)
     assert info["converged"]
@@ -346,7 +353,7 @@ def test_decomposition_models_are_ista_fixed_points(penalty, names, weights):
 
 def test_restart_schemes_and_history():
     X, Y, sw = _problem("logistic", seed=2)
-    Yx, om = prepare_data(xp.asarray(Y), xp.asarray(sw), xp)
+    _, Yx, om = _dense(X, Y, sw)
     values = []
     for restart in ("gradient", "function", None):
         _, _, info = fista(xp.asarray(X), Yx, om, LogisticLoss(), TraceNorm(), 0.5, 0.0,
@@ -401,7 +408,7 @@ def test_duality_gap_brackets_the_optimum(penalty, alpha, fit_intercept):
     from rkhsmtl.linear._fista import duality_gap
 
     X, Y, sw = _problem("squared", seed=23)
-    Yx, om = prepare_data(xp.asarray(Y), xp.asarray(sw), xp)
+    _, Yx, om = _dense(X, Y, sw)
     kw = dict(fit_intercept=fit_intercept)
     _, _, best = fista(xp.asarray(X), Yx, om, SquaredLoss(), penalty, alpha, 0.0, xp,
                        tol=1e-12, max_iter=50000, **kw)

@@ -644,3 +644,75 @@ def test_scorer_sign_is_inferred_for_named_losses():
     assert inferred == get_scorer("neg_macro_mse")(model, X, Y)
     assert make_multitask_scorer("mse", greater_is_better=True)(model, X, Y) == -inferred
     assert make_multitask_scorer("r2")(model, X, Y) > 0
+
+
+# ------------------------------------------------- one accuracy, for every caller
+def test_accuracy_with_given_classes_of_any_number_per_task():
+    """Accuracy needs no positive class: with ``classes`` given, a task may have
+    any number of classes (per-task multi-class classifiers), and the value is
+    sklearn's weighted accuracy on the task's observed rows."""
+    rng = np.random.default_rng(12)
+    n = 40
+    labels = np.array(["a", "b", "c", "d"])
+    Y = labels[rng.integers(0, 4, (n, 2))].astype(object)
+    P = labels[rng.integers(0, 4, (n, 2))].astype(object)
+    Y[rng.random((n, 2)) < 0.3] = None
+    W = rng.uniform(0.2, 2.0, (n, 2))
+    classes = [labels, labels[::-1]]
+    per_task = mtm.accuracy_score(Y, P, sample_weight=W, classes=classes, average=None)
+    unweighted = mtm.accuracy_score(Y, P, classes=classes, average=None)
+    for t in range(2):
+        o = ~missing_mask(Y[:, t])
+        assert per_task[t] == pytest.approx(skm.accuracy_score(
+            Y[o, t].astype(str), P[o, t].astype(str), sample_weight=W[o, t]))
+    assert mtm.accuracy_score(Y, P, sample_weight=W, classes=classes) == \
+        pytest.approx(per_task.mean())
+    o = ~missing_mask(Y)
+    assert mtm.accuracy_score(Y, P, sample_weight=W, classes=classes,
+                              average="micro") == pytest.approx(
+        skm.accuracy_score(Y[o].astype(str), P[o].astype(str), sample_weight=W[o]))
+    # One task, its classes as one array (a classifier fitted on a 1-D y).
+    assert mtm.accuracy_score(Y[:, 0], P[:, 0], classes=labels) == pytest.approx(
+        unweighted[0])
+    with pytest.raises(ValueError, match="not among its classes"):
+        mtm.accuracy_score(Y, P, classes=[labels[:3], labels])
+    # Without classes, the labels must still be at most two per task, and the
+    # binary metrics still want exactly two given classes.
+    with pytest.raises(ValueError, match="binary"):
+        mtm.accuracy_score(Y, P)
+    with pytest.raises(ValueError, match="two classes"):
+        mtm.f1_score(Y, P, classes=classes)
+    with pytest.raises(ValueError, match="non-empty"):
+        mtm.accuracy_score(Y, P, classes=[labels, []])
+
+
+def test_accuracy_of_the_linear_cv_folds_is_the_metrics_accuracy():
+    from rkhsmtl.linear._cv import _fold_score
+
+    rng = np.random.default_rng(13)
+    Y = np.where(rng.random((30, 3)) < 0.5, 1.0, -1.0)
+    Y[rng.random(Y.shape) < 0.3] = np.nan
+    Y[:, 2] = np.nan  # a task without a test label is left out, silently
+    F = rng.standard_normal((30, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = _fold_score("logistic", Y, F)
+    plain = [np.mean((F[~np.isnan(Y[:, t]), t] > 0) == (Y[~np.isnan(Y[:, t]), t] > 0))
+             for t in range(2)]
+    assert value == pytest.approx(np.mean(plain))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(_fold_score("logistic", np.full((4, 2), np.nan),
+                                    np.zeros((4, 2))))
+
+
+def test_pooled_explained_variance_is_the_micro_r2_from_one_label():
+    Y, P = _regression(seed=14)
+    assert mtm.pooled_explained_variance(Y, P) == pytest.approx(
+        mtm.r2_score(Y, P, average="micro"), rel=1e-12)
+    one = np.full((3, 2), np.nan)
+    one[1, 0] = 2.0
+    assert mtm.pooled_explained_variance(one, np.full((3, 2), 2.0)) == 1.0
+    assert mtm.pooled_explained_variance(one, np.zeros((3, 2))) == 0.0
+    with pytest.raises(ValueError, match="No observed label"):
+        mtm.pooled_explained_variance(np.full((3, 2), np.nan), np.zeros((3, 2)))

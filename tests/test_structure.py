@@ -146,3 +146,62 @@ def test_psd_tolerance_accepts_rounding_noise():
 def test_structure_parameter_errors(structure, match):
     with pytest.raises(ValueError, match=match):
         structure.task_matrix(T)
+
+
+def test_graph_adjacency_kinds_agree():
+    """A shortcut, a weight matrix (array or nested lists) and a list of edges give
+    the same graph; "mean" is the complete graph with weights 1/T."""
+    M = np.zeros((T, T))
+    edges = [(0, 1), (1, 2, 2.0), (4, 5, 0.5)]
+    for s, t, *w in edges:
+        M[s, t] = M[t, s] = w[0] if w else 1.0
+    for adjacency in (M, M.tolist(), edges, tuple(edges)):
+        np.testing.assert_array_equal(Graph(adjacency).weights(T), M)
+    chain = [(t, t + 1) for t in range(T - 1)]
+    np.testing.assert_array_equal(Graph(chain).weights(T), Graph("chain").weights(T))
+    np.testing.assert_allclose(Graph("mean").weights(T),
+                               (np.ones((T, T)) - np.eye(T)) / T)
+    np.testing.assert_allclose(Graph("mean", 3.0).task_matrix(T),
+                               MeanRegularized(3.0).task_matrix(T), atol=1e-12)
+    # Repeated edges add up, as repeated terms of the penalty would.
+    assert Graph([(0, 1), (1, 0, 2.0)]).weights(T)[0, 1] == 3.0
+    assert Graph([]).weights(T).sum() == 0
+
+
+@pytest.mark.parametrize("adjacency,match", [
+    ([(0, 0)], "Edge"), ([(0, 9)], "Edge"), ([(0, 1, -1.0)], "Edge"),
+    ([(0, 1, 2, 3)], "edge must be"), (np.ones((3, 3)), "shape"),
+])
+def test_graph_edge_errors(adjacency, match):
+    with pytest.raises(ValueError, match=match):
+        Graph(adjacency).task_matrix(T)
+
+
+@pytest.mark.parametrize("structure", [
+    MeanRegularized(2.0), Graph(np.ones((T, T)), 1.0), Clusters([0, 0, 1, 1, 2, 2]),
+    FixedMatrix(np.eye(T)),
+], ids=repr)
+def test_building_the_matrix_leaves_the_structure_unchanged(structure):
+    before = dict(structure.__dict__)
+    structure.task_matrix(T)
+    assert structure.__dict__.keys() == before.keys()
+    assert all(structure.__dict__[k] is v for k, v in before.items())
+
+
+def test_learned_structure_steps_leave_the_structure_unchanged():
+    import array_api_compat.numpy as xp
+
+    from rkhsmtl.structure import ClusteredNorm, LowRank, PriorShrinkage
+
+    rng = np.random.default_rng(1)
+    B = rng.standard_normal((8, T))
+    M = B.T @ B
+    for structure in (LowRank(0.5, prior=MeanRegularized(1.0)), ClusteredNorm(2),
+                      PriorShrinkage(Graph("chain", 1.0))):
+        before = dict(structure.__dict__)
+        factors = structure.whitening(T, xp, xp.asarray(M))
+        A = structure.a_step(xp.asarray(M), 1.0, 1e-3, xp, whitening=factors)
+        structure.regularizer(A, xp.asarray(M), 1.0, 1e-3, xp)
+        structure.task_matrix(T)
+        assert structure.__dict__.keys() == before.keys()
+        assert all(structure.__dict__[k] is v for k, v in before.items())

@@ -1,6 +1,6 @@
 """Conversions between the long and the wide multi-task layouts, per-task splits.
 
-Two layouts describe the same multi-task data (see ``DESIGN.md`` §2):
+Two layouts describe the same multi-task data (see :doc:`/user_guide/datasets`):
 
 * **wide** ``(X, Y)``: ``X`` (n, d) and ``Y`` (n, T), one column per task, NaN
   marks a missing label. This is what every ``rkhsmtl`` estimator consumes.

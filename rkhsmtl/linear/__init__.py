@@ -6,8 +6,9 @@ per-task intercepts, composed from a data-fit term and a penalty object, solved 
 accelerated proximal gradient (FISTA with backtracking and adaptive restart).
 """
 
+import warnings
+
 from ._cv import MultiTaskLinearClassifierCV, MultiTaskLinearRegressorCV
-from ._datafits import LogisticLoss, SquaredLoss
 from ._estimators import MultiTaskLinearClassifier, MultiTaskLinearRegressor
 from ._path import alpha_max, linear_path, tasks_to_wide
 from ._penalties import (
@@ -31,7 +32,6 @@ __all__ = [
     "L21",
     "Lasso",
     "LinearPenalty",
-    "LogisticLoss",
     "MultiTaskLinearClassifier",
     "MultiTaskLinearClassifierCV",
     "MultiTaskLinearRegressor",
@@ -40,9 +40,26 @@ __all__ = [
     "RobustLowRank",
     "RobustMTFL",
     "SparseLowRank",
-    "SquaredLoss",
     "TraceNorm",
     "alpha_max",
     "linear_path",
     "tasks_to_wide",
 ]
+
+# The data-fit classes are the solver's internals: no public API takes them.
+_MOVED = {"SquaredLoss", "LogisticLoss"}
+
+
+def __getattr__(name):
+    if name in _MOVED:
+        warnings.warn(
+            f"rkhsmtl.linear.{name} is deprecated and will be removed from "
+            "rkhsmtl.linear in 0.2: no public API takes it. The loss is chosen by the "
+            "estimator (MultiTaskLinearRegressor: squared, MultiTaskLinearClassifier: "
+            'logistic) or by linear_path(loss="squared" | "logistic"); the class '
+            f"stays in rkhsmtl.linear._datafits.",
+            FutureWarning, stacklevel=2)
+        from . import _datafits
+
+        return getattr(_datafits, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, RegressorMixin
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted
 
 from .._backend import array_device, to_namespace, to_numpy
 from .._labels import check_both_classes_weighted, encode_binary_tasks
 from .._validation import validate_sample_weight, validate_targets, validate_X_fit
-from ..metrics import nan_r2_score
+from ..metrics import accuracy_score, nan_r2_score
 from ..model_selection import MultiTaskStratifiedKFold
 from ._datafits import DATAFITS
-from ._estimators import MultiTaskLinearClassifier, MultiTaskLinearRegressor, _check_real
+from ._estimators import (
+    SOLVER_PARAMS_DOC,
+    MultiTaskLinearClassifier,
+    MultiTaskLinearRegressor,
+)
 from ._fista import loss_alpha_max, make_problem
 from ._path import linear_path
-from ._penalties import resolve_penalty
+from ._penalties import _check_real, resolve_penalty
 
 __all__ = ["MultiTaskLinearClassifierCV", "MultiTaskLinearRegressorCV"]
 
@@ -28,15 +34,20 @@ def _fold_score(loss, Y_test, F):
     observed test entries; NaN when no task can be scored."""
     if loss == "squared":
         return nan_r2_score(Y_test, F)
-    obs = ~np.isnan(Y_test)
-    scores = [np.mean((F[obs[:, t], t] > 0) == (Y_test[obs[:, t], t] > 0))
-              for t in range(Y_test.shape[1]) if obs[:, t].any()]
-    return float(np.mean(scores)) if scores else np.nan
+    # A test fold may hold no label of a task: that task is left out (and a fold
+    # without any label scores NaN), which the mean over folds handles.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        return accuracy_score(Y_test, np.where(F > 0, 1.0, -1.0),
+                              classes=[np.array([-1.0, 1.0])] * Y_test.shape[1])
 
 
 class _LinearCVBase(MultiOutputMixin, BaseEstimator):
     _loss = "squared"
     _estimator = MultiTaskLinearRegressor
+    # Read by DistributionMatchingMTL: fit takes a wide y with NaN and an
+    # (n_samples, n_tasks) sample_weight.
+    _accepts_wide_targets = True
 
     def __init__(self, penalty="l21", *, alphas=None, n_alphas=20, alpha_min_ratio=1e-3,
                  l2s=(0.0,), cv=5, fit_intercept=True, max_iter=1000, tol=1e-6,
@@ -70,6 +81,7 @@ class _LinearCVBase(MultiOutputMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training inputs.
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
             NaN (or None) marks a missing label. Every training fold must contain
             an observed label of every task.
@@ -157,12 +169,37 @@ class _LinearCVBase(MultiOutputMixin, BaseEstimator):
         return self
 
     def predict(self, X):
-        """Predictions of :attr:`best_estimator_`."""
+        """Predictions of :attr:`best_estimator_`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        Y_pred : array of shape (n_samples, n_tasks) or (n_samples,)
+        """
         check_is_fitted(self)
         return self.best_estimator_.predict(X)
 
     def score(self, X, y, sample_weight=None):
-        """Score of :attr:`best_estimator_` (see its ``score``)."""
+        """Score of :attr:`best_estimator_` (see its ``score``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Test inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            True targets or labels; missing ones are ignored.
+        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
+                default=None
+            Weights.
+
+        Returns
+        -------
+        score : float
+        """
         check_is_fitted(self)
         return self.best_estimator_.score(X, y, sample_weight=sample_weight)
 
@@ -179,19 +216,28 @@ _CV_DOC = """
     Parameters
     ----------
     penalty : str or LinearPenalty, default="l21"
+        As in :class:`{base}`.
     alphas : array-like, default=None
         Grid of ``alpha``; by default ``n_alphas`` values log-spaced from
         :func:`alpha_max` (on the whole data) down to ``alpha_min_ratio`` times it.
     n_alphas : int, default=20
+        Size of the default grid.
     alpha_min_ratio : float, default=1e-3
+        Smallest ``alpha`` of the default grid, relative to ``alpha_max``.
     l2s : array-like, default=(0.0,)
         Values of ``l2`` to try.
     cv : int, cross-validation generator or iterable, default=5
         An integer is the number of folds of
         :class:`~rkhsmtl.model_selection.MultiTaskStratifiedKFold` (every task's
         labels spread over the folds); otherwise as in scikit-learn.
-    fit_intercept, max_iter, tol, restart
-        As in :class:`{base}`.
+    fit_intercept : bool, default=True
+        Fit unpenalised per-task intercepts.
+    {solver}
+        Here every point of every path, and the refit, is one FISTA run with
+        these settings; ``n_iter_`` and ``best_estimator_.solver_info_``
+        describe the refit.
+    restart : {{"gradient", "function", None}}, default="gradient"
+        Adaptive momentum restart scheme, as in :class:`{base}`.
 
     Attributes
     ----------
@@ -212,7 +258,7 @@ class MultiTaskLinearRegressorCV(RegressorMixin, _LinearCVBase):
     __doc__ = ("Multi-task linear regression with ``alpha`` and ``l2`` chosen by "
                "cross-validation." + _CV_DOC.format(
                    score="mean per-task R^2 on the observed entries",
-                   base="MultiTaskLinearRegressor"))
+                   base="MultiTaskLinearRegressor", solver=SOLVER_PARAMS_DOC))
     _loss = "squared"
     _estimator = MultiTaskLinearRegressor
     score = _LinearCVBase.score  # NaN-aware, not RegressorMixin's
@@ -222,7 +268,7 @@ class MultiTaskLinearClassifierCV(ClassifierMixin, _LinearCVBase):
     __doc__ = ("Multi-task linear classification with ``alpha`` and ``l2`` chosen by "
                "cross-validation." + _CV_DOC.format(
                    score="mean per-task accuracy on the observed entries",
-                   base="MultiTaskLinearClassifier"))
+                   base="MultiTaskLinearClassifier", solver=SOLVER_PARAMS_DOC))
     _loss = "logistic"
     _estimator = MultiTaskLinearClassifier
     score = _LinearCVBase.score  # per-task accuracy, not ClassifierMixin's
@@ -241,12 +287,32 @@ class MultiTaskLinearClassifierCV(ClassifierMixin, _LinearCVBase):
     fit.__doc__ = _LinearCVBase.fit.__doc__
 
     def predict_proba(self, X):
-        """Probabilities of :attr:`best_estimator_`."""
+        """Probabilities of :attr:`best_estimator_`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        proba : array of shape (n_samples, n_tasks) or (n_samples,)
+        """
         check_is_fitted(self)
         return self.best_estimator_.predict_proba(X)
 
     def decision_function(self, X):
-        """Decision values of :attr:`best_estimator_`."""
+        """Decision values of :attr:`best_estimator_`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        scores : array of shape (n_samples, n_tasks) or (n_samples,)
+        """
         check_is_fitted(self)
         return self.best_estimator_.decision_function(X)
 

@@ -2,11 +2,9 @@ r"""Estimators of the linear multi-task family (thin layers over :mod:`._fista`)
 
 from __future__ import annotations
 
-import copy
 import numbers
 import warnings
 
-import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 
@@ -22,19 +20,55 @@ from .._validation import (
 from ..metrics import nan_r2_score
 from ._datafits import LogisticLoss, SquaredLoss
 from ._fista import fista, make_problem
-from ._penalties import resolve_penalty
+from ._penalties import _check_real, resolve_penalty
 
 __all__ = ["MultiTaskLinearClassifier", "MultiTaskLinearRegressor"]
 
 _RESTARTS = ("gradient", "function", None)
 
+# What max_iter and tol count, written once for every estimator of the family.
+SOLVER_PARAMS_DOC = """max_iter : int, default=1000
+        Maximum number of FISTA iterations. One iteration is one proximal
+        gradient step from the extrapolated point, its backtracking line search
+        included (the trial steps of the search are not counted); ``n_iter_`` is
+        the number of iterations run. Stopping at ``max_iter`` before ``tol`` is
+        met raises a :class:`~sklearn.exceptions.ConvergenceWarning` naming it.
+    tol : float, default=1e-6
+        Relative tolerance of the stopping rule, in units of ``g0``, the norm of
+        the gradient of the data-fit term in ``(W, b)`` at ``W = 0`` and the best
+        intercepts. With ``f`` the smooth part of the objective (data fit, smooth
+        part of the penalty, ridge) and ``L`` the step's Lipschitz estimate, the
+        solver stops after the first iteration ``k`` at which the KKT
+        (fixed-point) residual of the iterate,
+        ``L ||(Z_k, b_k) - prox_{alpha Omega / L}((Z_k, b_k) - grad f(Z_k, b_k) / L)||``,
+        is at most ``tol * g0`` and the relative change of the objective
+        ``|F_{k-1} - F_k| / max(|F_k|, 1e-12 |F_0|)`` is at most ``tol``. (The
+        residual is computed only once the step from the extrapolated point
+        ``S_k``, ``L ||(Z_k, b_k) - S_k||``, is below ``tol * g0`` too.) The
+        residual is zero exactly at a minimiser; its final value divided by
+        ``g0`` is ``solver_info_["kkt"]``."""
 
-def _check_real(value, name, *, positive=False):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not np.isfinite(value) or value < 0 or (positive and value == 0)):
-        what = "a positive" if positive else "a non-negative"
-        raise ValueError(f"{name} must be {what} finite number, got {value!r}.")
-    return float(value)
+
+# The parameters after ``penalty``, common to the regressor and the classifier.
+_COMMON_PARAMS_DOC = """alpha : float, default=1.0
+        ``lambda_1``, the weight of ``Omega``.
+    l2 : float, default=0.0
+        ``lambda_2``, weight of the ridge term ``||W||_F^2`` (no 1/2). For "cmtl" it
+        is RMTL's ``Lam2`` inside the relaxation instead (see
+        :class:`ClusteredMTL`).
+    fit_intercept : bool, default=True
+        Fit unpenalised per-task intercepts.
+    """ + SOLVER_PARAMS_DOC + """
+    restart : {"gradient", "function", None}, default="gradient"
+        Adaptive momentum restart scheme.
+    warm_start : bool, default=False
+        Start from the previous solution when refitting with the same shapes."""
+
+
+def _fill_params_doc(cls):
+    # The docstrings hold LaTeX braces, so the text goes in by replace, not format.
+    cls.__doc__ = cls.__doc__.replace("%(common_params)s", _COMMON_PARAMS_DOC)
+    return cls
 
 
 def check_solver_params(max_iter, tol, restart):
@@ -62,6 +96,10 @@ class _MultiTaskLinearBase(MultiOutputMixin, BaseEstimator):
     """Parameters, fit and decision values shared by the regressor and classifier."""
 
     _datafit = SquaredLoss
+    # Capability marker read by DistributionMatchingMTL: fit takes a wide
+    # (n_samples, n_tasks) y with NaN for a missing label and a sample_weight of
+    # shape (n_samples, n_tasks).
+    _accepts_wide_targets = True
 
     def __init__(self, penalty="l21", alpha=1.0, *, l2=0.0, fit_intercept=True,
                  max_iter=1000, tol=1e-6, restart="gradient", warm_start=False):
@@ -84,18 +122,20 @@ class _MultiTaskLinearBase(MultiOutputMixin, BaseEstimator):
         alpha = _check_real(self.alpha, "alpha")
         l2 = _check_real(self.l2, "l2")
         check_solver_params(self.max_iter, self.tol, self.restart)
-        # A copy: the user's penalty object stays untouched (caches, refits).
-        penalty = copy.deepcopy(resolve_penalty(self.penalty))
+        penalty = resolve_penalty(self.penalty)
         n_tasks = Y.shape[1]
         penalty.validate(n_tasks, alpha, l2)
+        # Everything derived from the penalty for this fit lives in `prepared`,
+        # not on a penalty object.
+        prepared = penalty.prepare(n_tasks, xp, device, X.dtype)
         design, Yf, omega = make_problem(X, Y, sample_weight, xp)
         Z0 = b0 = None
         if self.warm_start and getattr(self, "coef_", None) is not None \
                 and tuple(self.coef_.shape) == (n_tasks, X.shape[1]) \
-                and getattr(self, "_n_blocks", None) == penalty.n_blocks:
+                and getattr(self, "_n_blocks", None) == prepared.n_blocks:
             Z0 = xp.permute_dims(to_namespace(self._components, xp, device), (0, 2, 1))
             b0 = to_namespace(self.intercept_, xp, device)
-        Z, b, info = fista(design, Yf, omega, self._datafit(), penalty, alpha, l2, xp,
+        Z, b, info = fista(design, Yf, omega, self._datafit(), prepared, alpha, l2, xp,
                            fit_intercept=bool(self.fit_intercept), Z0=Z0, b0=b0,
                            max_iter=int(self.max_iter), tol=float(self.tol),
                            restart=self.restart)
@@ -105,12 +145,12 @@ class _MultiTaskLinearBase(MultiOutputMixin, BaseEstimator):
         self.coef_ = xp.asarray(W.T, copy=True)
         self.intercept_ = b
         self._components = xp.permute_dims(Z, (0, 2, 1))
-        self._n_blocks = penalty.n_blocks
-        if penalty.n_blocks > 1:
+        self._n_blocks = prepared.n_blocks
+        if prepared.n_blocks > 1:
             self.coef_components_ = self._components
         elif hasattr(self, "coef_components_"):
             del self.coef_components_
-        extras = penalty.extras(W, alpha, l2, xp)
+        extras = prepared.extras(W, alpha, l2, xp)
         if "task_relation" in extras:
             self.task_relation_ = extras["task_relation"]
         elif hasattr(self, "task_relation_"):
@@ -131,6 +171,7 @@ class _MultiTaskLinearBase(MultiOutputMixin, BaseEstimator):
         return X @ coef.T + self.intercept_[None, :], xp
 
 
+@_fill_params_doc
 class MultiTaskLinearRegressor(RegressorMixin, _MultiTaskLinearBase):
     r"""Regularised linear multi-task regression (squared loss; MALSAR/RMTL family).
 
@@ -153,29 +194,13 @@ class MultiTaskLinearRegressor(RegressorMixin, _MultiTaskLinearBase):
     ----------
     penalty : str or LinearPenalty, default="l21"
         "lasso" (``||W||_1``), "l21" (``sum_j ||W_{j,:}||_2``), "trace"
-        (``||W||_*``), "graph" (``||W G||_F^2``, chain graph by default), "cmtl"
-        (clustered MTL), "dirty", "rmtfl", "sparse_low_rank", "robust_low_rank"
-        (``W = P + Q``), "none" (ridge only); or a penalty object of
-        :mod:`rkhsmtl.linear` carrying its settings (graph, clusters, ``beta``).
-    alpha : float, default=1.0
-        ``lambda_1``, the weight of ``Omega``.
-    l2 : float, default=0.0
-        ``lambda_2``, weight of the ridge term ``||W||_F^2`` (no 1/2). For "cmtl" it
-        is RMTL's ``Lam2`` inside the relaxation instead (see
-        :class:`ClusteredMTL`).
-    fit_intercept : bool, default=True
-        Fit unpenalised per-task intercepts.
-    max_iter : int, default=1000
-        Maximum number of FISTA iterations; a ``ConvergenceWarning`` names it when
-        reached.
-    tol : float, default=1e-6
-        Stop when the fixed-point residual ``L ||Z - prox(Z - grad / L)||`` is
-        below ``tol`` times the norm of the loss gradient at zero (and the relative
-        objective change is below ``tol``).
-    restart : {"gradient", "function", None}, default="gradient"
-        Adaptive momentum restart scheme.
-    warm_start : bool, default=False
-        Start from the previous solution when refitting with the same shapes.
+        (``||W||_*``), "graph" (``tr(W L W^T)`` for the Laplacian ``L`` of a task
+        graph, chain graph by default), "cmtl" or "clustered" (clustered MTL),
+        "dirty", "rmtfl", "sparse_low_rank", "robust_low_rank" (``W = P + Q``),
+        "none" (ridge only); or a penalty object of :mod:`rkhsmtl.linear` carrying
+        its settings (``adjacency``, ``n_clusters``, ``beta``, ...), tunable as
+        ``penalty__<name>``.
+    %(common_params)s
 
     Attributes
     ----------
@@ -185,12 +210,14 @@ class MultiTaskLinearRegressor(RegressorMixin, _MultiTaskLinearBase):
     coef_components_ : array of shape (2, n_tasks, n_features)
         Decomposition models only: the two parts ``P^T`` and ``Q^T`` of ``coef_``.
     task_relation_ : array of shape (n_tasks, n_tasks)
-        "cmtl" only: the learned task-relation matrix ``M``.
+        "cmtl" ("clustered") only: the learned task-relation matrix ``M``.
     penalty_ : LinearPenalty
-        The penalty object used.
+        The penalty object used (a clone of ``penalty``, or the object a name
+        stands for).
     objective_history_ : array of shape (`n_iter_`,)
         Objective after every iteration.
     n_iter_ : int
+        Number of FISTA iterations run (see ``max_iter``).
     n_tasks_ : int
     solver_info_ : dict
         ``converged``, ``kkt`` (relative residual at the solution), ``lipschitz``,
@@ -221,6 +248,7 @@ class MultiTaskLinearRegressor(RegressorMixin, _MultiTaskLinearBase):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training inputs (any array-API namespace).
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
             Targets; NaN marks a missing label.
         sample_weight : float or array-like of shape (n_samples,) or \
@@ -244,6 +272,7 @@ class MultiTaskLinearRegressor(RegressorMixin, _MultiTaskLinearBase):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Inputs, in the namespace and on the device of the fit.
 
         Returns
         -------
@@ -260,9 +289,12 @@ class MultiTaskLinearRegressor(RegressorMixin, _MultiTaskLinearBase):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Test inputs.
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            True targets; NaN marks a missing label.
         sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
                 default=None
+            Weights of the squared errors.
 
         Returns
         -------
@@ -271,6 +303,7 @@ class MultiTaskLinearRegressor(RegressorMixin, _MultiTaskLinearBase):
         return nan_r2_score(y, self.predict(X), sample_weight=sample_weight)
 
 
+@_fill_params_doc
 class MultiTaskLinearClassifier(BinaryTasksClassifierMixin, ClassifierMixin,
                                 _MultiTaskLinearBase):
     r"""Regularised linear multi-task binary classification (logistic loss).
@@ -292,13 +325,7 @@ class MultiTaskLinearClassifier(BinaryTasksClassifierMixin, ClassifierMixin,
     ----------
     penalty : str or LinearPenalty, default="l21"
         As in :class:`MultiTaskLinearRegressor`.
-    alpha : float, default=1.0
-    l2 : float, default=0.0
-    fit_intercept : bool, default=True
-    max_iter : int, default=1000
-    tol : float, default=1e-6
-    restart : {"gradient", "function", None}, default="gradient"
-    warm_start : bool, default=False
+    %(common_params)s
 
     Attributes
     ----------
@@ -309,7 +336,7 @@ class MultiTaskLinearClassifier(BinaryTasksClassifierMixin, ClassifierMixin,
     coef_components_ : array of shape (2, n_tasks, n_features)
         Decomposition models only (see :class:`MultiTaskLinearRegressor`).
     task_relation_ : array of shape (n_tasks, n_tasks)
-        "cmtl" only: the learned task-relation matrix ``M``.
+        "cmtl" ("clustered") only: the learned task-relation matrix ``M``.
     penalty_ : LinearPenalty
     objective_history_ : array of shape (`n_iter_`,)
     n_iter_ : int
@@ -344,11 +371,13 @@ class MultiTaskLinearClassifier(BinaryTasksClassifierMixin, ClassifierMixin,
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training inputs (any array-API namespace).
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
             Two classes per task (numbers, bools or strings); NaN, None or
             ``pandas.NA`` marks a missing label.
         sample_weight : float or array-like of shape (n_samples,) or \
                 (n_samples, n_tasks), default=None
+            Non-negative weights of the logistic losses.
 
         Returns
         -------

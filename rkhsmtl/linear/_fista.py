@@ -41,31 +41,27 @@ import math
 
 from .._backend import array_device
 from ._design import DenseDesign, TaskBlockedDesign, make_problem
+from ._penalties import PreparedPenalty
 
 __all__ = ["duality_gap", "fista", "kkt_residual", "loss_alpha_max", "make_problem",
-           "objective", "prepare_data"]
+           "objective"]
 
 _SHRINK = 0.95
 _GROW = 2.0
 _MAX_BACKTRACK = 60
 
 
-def prepare_data(Y, sample_weight, xp):
-    """``(Y with 0 for missing, omega)``: omega = weight on observed entries, else 0."""
-    observed = ~xp.isnan(Y)
-    Yf = xp.where(observed, Y, xp.zeros_like(Y))
-    if sample_weight is None:
-        omega = xp.astype(observed, Y.dtype)
-    else:
-        w = sample_weight if sample_weight.ndim == 2 else sample_weight[:, None]
-        omega = xp.where(observed, w * xp.ones_like(Y), xp.zeros_like(Y))
-    return Yf, omega
-
-
 def _as_design(X, xp):
     if isinstance(X, (DenseDesign, TaskBlockedDesign)):
         return X
     return DenseDesign(X, xp)
+
+
+def _prepared(penalty, D, n_tasks):
+    """The penalty bound to this problem (:meth:`LinearPenalty.prepare`), once."""
+    if isinstance(penalty, PreparedPenalty):
+        return penalty
+    return penalty.prepare(n_tasks, D.xp, D.device, D.dtype)
 
 
 def _predict(D, W, b, xp):
@@ -101,6 +97,7 @@ def _spectral_sq(D, n_tasks, fit_intercept, xp, n_iter=20, mu=None):
 def objective(X, Yf, omega, datafit, penalty, alpha, l2, Z, b, xp):
     """The objective at ``(Z, b)`` (a Python float)."""
     X = _as_design(X, xp)
+    penalty = _prepared(penalty, X, Z.shape[2])
     W = xp.sum(Z, axis=0)
     F = _predict(X, W, b, xp)
     return float(_smooth_value(F, W, Yf, omega, datafit, penalty, alpha, l2, xp)
@@ -153,6 +150,7 @@ def kkt_residual(X, Yf, omega, datafit, penalty, alpha, l2, Z, b, fit_intercept,
     ``||grad f(0, 0)||`` that the solver's ``tol`` is relative to.
     """
     X = _as_design(X, xp)
+    penalty = _prepared(penalty, X, Z.shape[2])
     W = xp.sum(Z, axis=0)
     F = _predict(X, W, b, xp)
     _, gW, gb = _smooth_value_grad(F, W, X, Yf, omega, datafit, penalty, alpha, l2,
@@ -188,7 +186,8 @@ def loss_alpha_max(X, Yf, omega, datafit, penalty, fit_intercept, xp):
     b = _initial_intercept(X, Yf, omega, datafit, fit_intercept, xp)
     F = X.add_intercept(xp.zeros_like(Yf), b)
     _, gF = datafit.value_and_grad(F, Yf, omega, xp)
-    return penalty.alpha_max(X.rmatvec(gF), xp)
+    G = X.rmatvec(gF)
+    return _prepared(penalty, X, G.shape[1]).alpha_max(G, xp)
 
 
 def _initial_intercept(X, Yf, omega, datafit, fit_intercept, xp):
@@ -213,6 +212,7 @@ def duality_gap(X, Yf, omega, datafit, penalty, alpha, l2, Z, b, fit_intercept, 
     if datafit.name != "squared" or (l2 and penalty.adds_ridge) or alpha <= 0:
         return None
     X = _as_design(X, xp)
+    penalty = _prepared(penalty, X, Z.shape[2])
     W = xp.sum(Z, axis=0)
     if penalty.smooth(W, alpha, l2, xp) is not None:
         return None
@@ -250,8 +250,11 @@ def fista(X, Yf, omega, datafit, penalty, alpha, l2, xp, *, fit_intercept=True,
         A design of :func:`make_problem` (dense or task-blocked), or an array.
     Yf, omega : arrays
         Targets (0 where missing) and weights (0 where missing) in the design's
-        layout, from :func:`make_problem` (or :func:`prepare_data` for an array).
-    datafit, penalty : objects of ``_datafits`` / ``_penalties``.
+        layout, from :func:`make_problem`.
+    datafit : object of ``_datafits``
+    penalty : LinearPenalty or PreparedPenalty
+        A penalty object is prepared here (:meth:`LinearPenalty.prepare`); a
+        prepared one (e.g. shared by the points of a path) is used as it is.
     alpha, l2 : float
         Penalty strength and ridge weight.
     Z0 : array (n_blocks, d, T), b0 : array (T,), optional
@@ -270,9 +273,10 @@ def fista(X, Yf, omega, datafit, penalty, alpha, l2, xp, *, fit_intercept=True,
     X = _as_design(X, xp)
     d = X.n_features
     dev = X.device
-    B = penalty.n_blocks
     totals = X.task_sums(omega)
     T = totals.shape[0]
+    penalty = _prepared(penalty, X, T)
+    B = penalty.n_blocks
     Z = xp.zeros((B, d, T), dtype=X.dtype, device=dev) if Z0 is None else Z0
     if b0 is not None:
         b = b0

@@ -15,11 +15,10 @@ from ._datafits import DATAFITS
 from ._estimators import (
     MultiTaskLinearClassifier,
     MultiTaskLinearRegressor,
-    _check_real,
     check_solver_params,
 )
 from ._fista import fista, loss_alpha_max, make_problem
-from ._penalties import resolve_penalty
+from ._penalties import _check_real, resolve_penalty
 
 __all__ = ["alpha_max", "linear_path", "tasks_to_wide"]
 
@@ -54,18 +53,25 @@ def alpha_max(X, y, *, penalty="l21", loss="squared", sample_weight=None,
     intercepts; ``alpha_max`` is the dual norm of ``G``: ``max |G_jt|`` (lasso),
     ``max_j ||G_{j,:}||_2`` (l21), the spectral norm of ``G`` (trace), and for the
     decomposition models ``W = P + Q`` the larger of the two components' values
-    (the second divided by ``beta``). The ridge term does not change it.
+    (the second divided by ``beta``); ``max |G_jt| / l1_weight`` for a
+    :class:`GraphPenalty` with a lasso term (the graph term is flat at ``W = 0``).
+    The ridge term does not change it.
 
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
+        Inputs.
     y : array-like of shape (n_samples,) or (n_samples, n_tasks)
         Targets (regression) or labels (classification); NaN marks a missing one.
     penalty : str or LinearPenalty, default="l21"
+        As in :class:`MultiTaskLinearRegressor`.
     loss : {"squared", "logistic"}, default="squared"
+        The data-fit term.
     sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
             default=None
+        Weights of the losses.
     fit_intercept : bool, default=True
+        Whether the (unpenalised) intercepts are fitted.
 
     Returns
     -------
@@ -74,8 +80,8 @@ def alpha_max(X, y, *, penalty="l21", loss="squared", sample_weight=None,
     Raises
     ------
     ValueError
-        For penalties under which ``W = 0`` is never optimal (graph without a lasso
-        term, clustered MTL, "none").
+        For penalties under which ``W = 0`` is never optimal (graph with
+        ``l1_weight=0``, clustered MTL, "none").
     """
     X, Yf, omega, xp, _, _ = _validate(X, y, sample_weight, loss)
     pen = resolve_penalty(penalty)
@@ -96,23 +102,38 @@ def linear_path(X, y, *, penalty="l21", loss="squared", alphas=None, n_alphas=20
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
+        Inputs.
     y : array-like of shape (n_samples,) or (n_samples, n_tasks)
         Targets (``loss="squared"``) or per-task binary labels (``"logistic"``);
         NaN marks a missing one.
     penalty : str or LinearPenalty, default="l21"
+        As in :class:`MultiTaskLinearRegressor`.
     loss : {"squared", "logistic"}, default="squared"
+        The data-fit term.
     alphas : array-like, default=None
         The grid (sorted decreasingly here). By default ``n_alphas`` values
         log-spaced from :func:`alpha_max` down to ``alpha_min_ratio`` times it.
     n_alphas : int, default=20
+        Size of the default grid.
     alpha_min_ratio : float, default=1e-3
+        Smallest ``alpha`` of the default grid, relative to ``alpha_max``.
     l2 : float, default=0.0
         Ridge weight, fixed along the path.
     sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
             default=None
+        Weights of the losses.
     fit_intercept : bool, default=True
-    max_iter, tol, restart
-        Solver settings for every point, as in :class:`MultiTaskLinearRegressor`.
+        Whether the (unpenalised) intercepts are fitted.
+    max_iter : int, default=1000
+        Maximum number of FISTA iterations for each ``alpha`` (as in
+        :class:`MultiTaskLinearRegressor`); ``info[k]["n_iter"]`` is the number
+        run.
+    tol : float, default=1e-6
+        Stopping tolerance of each point: the relative KKT residual and the
+        relative objective change, as in :class:`MultiTaskLinearRegressor`
+        (``info[k]["kkt"]``).
+    restart : {"gradient", "function", None}, default="gradient"
+        Adaptive momentum restart scheme.
 
     Returns
     -------
@@ -130,8 +151,10 @@ def linear_path(X, y, *, penalty="l21", loss="squared", alphas=None, n_alphas=20
     l2 = _check_real(l2, "l2")
     datafit = DATAFITS[loss]()
     pen = resolve_penalty(penalty)
+    # One preparation (graph Laplacian in the data's namespace) for the whole path.
+    prepared = pen.prepare(n_tasks, xp, device, X.dtype)
     if alphas is None:
-        top = loss_alpha_max(X, Yf, omega, datafit, pen, bool(fit_intercept), xp)
+        top = loss_alpha_max(X, Yf, omega, datafit, prepared, bool(fit_intercept), xp)
         if top is None:
             raise ValueError(
                 f"The penalty {pen!r} has no alpha_max; pass alphas explicitly."
@@ -146,7 +169,7 @@ def linear_path(X, y, *, penalty="l21", loss="squared", alphas=None, n_alphas=20
     Z = b = lipschitz = scale = None
     coefs, intercepts, info = [], [], []
     for a in alphas:
-        Z, b, res = fista(X, Yf, omega, datafit, pen, float(a), l2, xp,
+        Z, b, res = fista(X, Yf, omega, datafit, prepared, float(a), l2, xp,
                           fit_intercept=bool(fit_intercept), Z0=Z, b0=b,
                           max_iter=int(max_iter), tol=float(tol), restart=restart,
                           lipschitz=lipschitz, grad_scale=scale,
@@ -155,7 +178,7 @@ def linear_path(X, y, *, penalty="l21", loss="squared", alphas=None, n_alphas=20
         coefs.append(xp.sum(Z, axis=0).T)
         intercepts.append(b)
         entry = {k: res[k] for k in ("n_iter", "converged", "objective", "kkt")}
-        if pen.n_blocks > 1:
+        if prepared.n_blocks > 1:
             entry["components"] = xp.permute_dims(Z, (0, 2, 1))
         info.append(entry)
     failed = [float(a) for a, e in zip(alphas, info, strict=True) if not e["converged"]]
@@ -180,6 +203,7 @@ def tasks_to_wide(X_list, y_list):
     Parameters
     ----------
     X_list : sequence of array-like of shape (n_t, n_features)
+        The rows of each task.
     y_list : sequence of array-like of shape (n_t,)
         Numeric labels (targets, or {-1, +1} / {0, 1} classes).
 

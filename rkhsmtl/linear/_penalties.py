@@ -9,20 +9,25 @@ A penalty acts on the coefficient matrix ``W`` (``n_features x n_tasks``, column
 * a smooth part of ``W`` (the graph penalty, the clustered-MTL relaxation), handled
   by its gradient (``smooth``).
 
-Every method takes the array namespace ``xp``; nothing here knows of scikit-learn.
-The regularisation strength ``alpha`` (lambda_1) is passed in by the solver; the
-penalty objects carry only the settings of their structure (graph, number of
-clusters, weight ``beta`` of a second component).
+Every method takes the array namespace ``xp``. The regularisation strength
+``alpha`` (lambda_1) is passed in by the solver; the penalty objects are
+scikit-learn parameter objects that carry only the settings of their structure
+(graph, number of clusters, weight ``beta`` of a second component). What a fit
+derives from them (the graph Laplacian in the data's namespace) is built once per
+fit by :meth:`LinearPenalty.prepare` and lives in the solver's
+:class:`PreparedPenalty`, never on the penalty object.
 """
 
 from __future__ import annotations
 
-import copy
 import numbers
+import warnings
 
 import numpy as np
+from sklearn.base import BaseEstimator, clone
 
 from .._backend import array_device, eigh, to_namespace
+from ..structure._fixed import graph_laplacian, graph_weights
 
 __all__ = [
     "ClusteredMTL",
@@ -32,6 +37,7 @@ __all__ = [
     "Lasso",
     "LinearPenalty",
     "NoPenalty",
+    "PreparedPenalty",
     "RobustLowRank",
     "RobustMTFL",
     "SparseLowRank",
@@ -148,7 +154,8 @@ class _Nuclear(_Norm):
 
 
 # ------------------------------------------------------------------------ penalties
-def _check_nonneg(value, name, positive=False):
+def _check_real(value, name, *, positive=False):
+    """``value`` as a float if it is a finite real ``>= 0`` (``> 0`` if positive)."""
     if (isinstance(value, bool) or not isinstance(value, numbers.Real)
             or not np.isfinite(value) or value < 0 or (positive and value == 0)):
         what = "a positive" if positive else "a non-negative"
@@ -156,11 +163,77 @@ def _check_nonneg(value, name, positive=False):
     return float(value)
 
 
-class LinearPenalty:
+def _norms_value(norms, Z, alpha, xp):
+    total = xp.zeros((), dtype=Z.dtype, device=array_device(Z))
+    for b, (norm, weight) in enumerate(norms):
+        if weight > 0:
+            total = total + alpha * weight * norm.value(Z[b, ...], xp)
+    return total
+
+
+def _norms_prox(norms, Z, tau, xp):
+    if not norms:
+        return Z
+    blocks = [norm.prox(Z[b, ...], tau * weight, xp) if weight > 0 else Z[b, ...]
+              for b, (norm, weight) in enumerate(norms)]
+    return xp.stack(blocks, axis=0)
+
+
+def _norms_alpha_max(norms, G, xp):
+    # W = 0 is optimal iff the loss gradient lies in alpha times the dual ball of
+    # every component; a component with weight 0 is free, so no alpha zeroes it.
+    values = []
+    for norm, weight in norms:
+        if weight == 0:
+            return None
+        values.append(float(norm.dual(G, xp)) / weight)
+    return max(values) if values else None
+
+
+class PreparedPenalty:
+    """A penalty bound to one problem, as the solver uses it during one fit.
+
+    Built by :meth:`LinearPenalty.prepare` once per fit (or per path): it holds
+    what depends on the number of tasks and on the array namespace, device and
+    dtype (the graph Laplacian), so that the penalty object itself stays a plain
+    set of parameters. The methods are those of :class:`LinearPenalty`.
+    """
+
+    def __init__(self, norms, smooth=None, extras=None, adds_ridge=True):
+        self.norms = norms
+        self._smooth = smooth
+        self._extras = extras
+        self.adds_ridge = adds_ridge
+
+    @property
+    def n_blocks(self):
+        return max(1, len(self.norms))
+
+    def value(self, Z, alpha, xp):
+        return _norms_value(self.norms, Z, alpha, xp)
+
+    def prox(self, Z, tau, xp):
+        return _norms_prox(self.norms, Z, tau, xp)
+
+    def smooth(self, W, alpha, l2, xp):
+        return None if self._smooth is None else self._smooth(W, alpha, l2, xp)
+
+    def alpha_max(self, G, xp):
+        return _norms_alpha_max(self.norms, G, xp)
+
+    def extras(self, W, alpha, l2, xp):
+        return {} if self._extras is None else self._extras(W, alpha, l2, xp)
+
+
+class LinearPenalty(BaseEstimator):
     r"""Base class of the penalties of :mod:`rkhsmtl.linear`.
 
     The regulariser is ``alpha * sum_b weight_b * norm_b(Z[b]) + smooth(W)``;
-    subclasses set the norms (``_norms``) and their weights, or a smooth part.
+    subclasses set the norms (``_norms``) and their weights, or a smooth part
+    (``_smooth_term``). A penalty is a scikit-learn parameter object
+    (``get_params`` / ``set_params`` / ``clone``, so that ``GridSearchCV`` tunes
+    e.g. ``penalty__beta``) and carries nothing but its parameters: what a fit
+    needs beyond them is built by :meth:`prepare`.
     """
 
     #: whether the estimator's ``l2`` adds ``l2 * ||W||_F^2`` (False when the
@@ -170,65 +243,157 @@ class LinearPenalty:
     def _norms(self):
         return [(_L1(), 1.0)]
 
+    def _smooth_term(self, n_tasks, xp, device, dtype):
+        """None, or ``f(W, alpha, l2, xp) -> (value, gradient in W)``."""
+        return None
+
+    def _extras(self, W, alpha, l2, xp):
+        return {}
+
     @property
     def n_blocks(self):
+        """Number of stacked components ``Z[b]`` (2 for ``W = P + Q``)."""
         return max(1, len(self._norms()))
 
     def validate(self, n_tasks, alpha, l2):
-        """Raise ValueError if the settings do not fit ``n_tasks`` tasks."""
+        """Raise ValueError if the settings do not fit the problem.
 
+        Parameters
+        ----------
+        n_tasks : int
+            Number of tasks ``T``.
+        alpha : float
+            Weight of the penalty.
+        l2 : float
+            Weight of the ridge term.
+        """
+
+    def prepare(self, n_tasks, xp, device, dtype):
+        """Bind the penalty to one problem; called by the solver once per fit.
+
+        Parameters
+        ----------
+        n_tasks : int
+            Number of tasks ``T``.
+        xp : module
+            Array namespace of the data.
+        device : object
+            Device of the data.
+        dtype : dtype
+            Floating dtype of the data.
+
+        Returns
+        -------
+        prepared : PreparedPenalty
+            Has the methods ``value``, ``prox``, ``smooth``, ``alpha_max`` and
+            ``extras`` and the attributes ``n_blocks`` and ``adds_ridge`` of this
+            penalty, with the quantities derived from ``n_tasks`` (the graph
+            Laplacian) computed once.
+        """
+        return PreparedPenalty(self._norms(), self._smooth_term(n_tasks, xp, device, dtype),
+                               self._extras, self.adds_ridge)
+
+    # The methods below compute from the parameters alone at every call; the
+    # solver calls those of :meth:`prepare`'s result instead.
     def value(self, Z, alpha, xp):
-        """Non-smooth part ``alpha * sum_b weight_b ||Z[b]||_b`` (a 0-d array)."""
-        total = xp.zeros((), dtype=Z.dtype, device=array_device(Z))
-        for b, (norm, weight) in enumerate(self._norms()):
-            if weight > 0:
-                total = total + alpha * weight * norm.value(Z[b, ...], xp)
-        return total
+        """Non-smooth part ``alpha * sum_b weight_b ||Z[b]||_b``.
+
+        Parameters
+        ----------
+        Z : array of shape (n_blocks, n_features, n_tasks)
+            The stacked components (``W = sum_b Z[b]``).
+        alpha : float
+            Weight of the penalty.
+        xp : module
+            Array namespace of ``Z``.
+
+        Returns
+        -------
+        value : array of shape ()
+        """
+        return _norms_value(self._norms(), Z, alpha, xp)
 
     def prox(self, Z, tau, xp):
-        """Proximal operator of ``tau * (non-smooth part)`` with ``alpha = 1``."""
-        norms = self._norms()
-        if not norms:
-            return Z
-        blocks = [norm.prox(Z[b, ...], tau * weight, xp) if weight > 0 else Z[b, ...]
-                  for b, (norm, weight) in enumerate(norms)]
-        return xp.stack(blocks, axis=0)
+        """Proximal operator of ``tau * (non-smooth part)`` with ``alpha = 1``.
+
+        Parameters
+        ----------
+        Z : array of shape (n_blocks, n_features, n_tasks)
+            The point.
+        tau : float
+            Step times ``alpha``.
+        xp : module
+            Array namespace of ``Z``.
+
+        Returns
+        -------
+        Z_prox : array of shape (n_blocks, n_features, n_tasks)
+            ``argmin_U 1/2 ||U - Z||_F^2 + tau * sum_b weight_b ||U[b]||_b``.
+        """
+        return _norms_prox(self._norms(), Z, tau, xp)
 
     def smooth(self, W, alpha, l2, xp):
-        """(value, gradient in W) of the smooth part, or None when there is none."""
-        return None
+        """Value and gradient of the smooth part of the penalty.
+
+        Parameters
+        ----------
+        W : array of shape (n_features, n_tasks)
+            Coefficients.
+        alpha : float
+            Weight of the penalty.
+        l2 : float
+            Ridge weight (used by :class:`ClusteredMTL`).
+        xp : module
+            Array namespace of ``W``.
+
+        Returns
+        -------
+        value_grad : tuple of (array of shape (), array of shape (n_features, \
+n_tasks)) or None
+            None when the penalty has no smooth part.
+        """
+        term = self._smooth_term(W.shape[1], xp, array_device(W), W.dtype)
+        return None if term is None else term(W, alpha, l2, xp)
 
     def alpha_max(self, G, xp):
-        """Smallest ``alpha`` for which ``W = 0`` is optimal, given the gradient
-        ``G`` of the loss at ``W = 0`` (optimal intercepts); None if no such alpha."""
-        values = []
-        for norm, weight in self._norms():
-            if weight == 0:
-                return None
-            values.append(float(norm.dual(G, xp)) / weight)
-        return max(values) if values else None
+        """Smallest ``alpha`` for which ``W = 0`` is optimal.
+
+        Parameters
+        ----------
+        G : array of shape (n_features, n_tasks)
+            Gradient of the loss in ``W`` at ``W = 0`` and the optimal intercepts.
+        xp : module
+            Array namespace of ``G``.
+
+        Returns
+        -------
+        alpha_max : float or None
+            The largest dual norm of ``G`` over the components, each divided by
+            its weight; None when no finite ``alpha`` zeroes ``W``.
+        """
+        return _norms_alpha_max(self._norms(), G, xp)
 
     def extras(self, W, alpha, l2, xp):
-        """Fitted quantities besides W (e.g. the task-relation matrix of CMTL)."""
-        return {}
+        """Fitted quantities besides ``W``.
 
-    def __repr__(self):
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({params})"
+        Parameters
+        ----------
+        W : array of shape (n_features, n_tasks)
+            The solution.
+        alpha : float
+            Weight of the penalty.
+        l2 : float
+            Ridge weight.
+        xp : module
+            Array namespace of ``W``.
 
-    # scikit-learn style parameters, so that GridSearchCV can tune
-    # ``penalty__beta`` and ``clone`` copies the object.
-    def get_params(self, deep=True):
-        return {name: getattr(self, name) for name in self._param_names}
-
-    def set_params(self, **params):
-        for name, value in params.items():
-            if name not in self._param_names:
-                raise ValueError(f"Invalid parameter {name!r} for {type(self).__name__}.")
-            setattr(self, name, value)
-        return self
-
-    _param_names = ()
+        Returns
+        -------
+        extras : dict
+            E.g. ``{"task_relation": M}`` for :class:`ClusteredMTL`; empty for the
+            others.
+        """
+        return self._extras(W, alpha, l2, xp)
 
 
 class NoPenalty(LinearPenalty):
@@ -236,9 +401,6 @@ class NoPenalty(LinearPenalty):
 
     def _norms(self):
         return []
-
-    def alpha_max(self, G, xp):
-        return None
 
 
 class Lasso(LinearPenalty):
@@ -262,107 +424,144 @@ class TraceNorm(LinearPenalty):
         return [(_Nuclear(), 1.0)]
 
 
-def _incidence(graph, n_tasks):
-    """T x E matrix G with ||W G||_F^2 the graph penalty (host side, NumPy)."""
-    if isinstance(graph, str):
-        if graph == "chain":
-            G = np.zeros((n_tasks, max(n_tasks - 1, 0)))
-            for t in range(n_tasks - 1):
-                G[t, t], G[t + 1, t] = 1.0, -1.0
-            return G
-        if graph in ("mean", "mean_regularized"):
-            return np.eye(n_tasks) - np.full((n_tasks, n_tasks), 1.0 / n_tasks)
+def _check_incidence(G, n_tasks):
+    """The T x E matrix G of ``||W G||_F^2`` as float64 NumPy, validated."""
+    G = np.asarray(G, dtype=np.float64)
+    if G.ndim != 2 or G.shape[0] != n_tasks:
         raise ValueError(
-            f"graph must be 'chain', 'mean', an (n_tasks, n_edges) matrix or a list of "
-            f"edges (s, t) or (s, t, weight), got {graph!r}."
+            f"The incidence matrix G must have shape (n_tasks={n_tasks}, n_edges), got "
+            f"shape {G.shape}."
         )
-    if hasattr(graph, "shape"):
-        # An array is the matrix G itself; a Python list is an edge list.
-        G = np.asarray(graph, dtype=np.float64)
-        if G.ndim != 2 or G.shape[0] != n_tasks:
-            raise ValueError(
-                f"The graph matrix G must have shape (n_tasks={n_tasks}, n_edges), got "
-                f"{G.shape}."
-            )
-        if not np.all(np.isfinite(G)):
-            raise ValueError("The graph matrix G contains NaN or infinity.")
-        return G
-    edges = list(graph)
-    G = np.zeros((n_tasks, len(edges)))
-    for e, edge in enumerate(edges):
-        edge = tuple(edge)
-        if len(edge) not in (2, 3):
-            raise ValueError(f"An edge must be (s, t) or (s, t, weight), got {edge!r}.")
-        s, t = int(edge[0]), int(edge[1])
-        w = float(edge[2]) if len(edge) == 3 else 1.0
-        if not (0 <= s < n_tasks and 0 <= t < n_tasks) or s == t or w < 0:
-            raise ValueError(
-                f"Edge {edge!r} must join two different tasks in [0, {n_tasks}) with a "
-                "non-negative weight."
-            )
-        # weight * ||w_s - w_t||^2: the column carries sqrt(weight).
-        G[s, e], G[t, e] = np.sqrt(w), -np.sqrt(w)
+    if not np.all(np.isfinite(G)):
+        raise ValueError("The incidence matrix G contains NaN or infinity.")
     return G
 
 
-class GraphPenalty(LinearPenalty):
-    r"""Graph smoothness ``alpha * ||W G||_F^2`` (+ ``alpha * beta * ||W||_1``).
+_DEPRECATED = "deprecated"
 
-    ``||W G||_F^2 = sum_{edges (s,t)} weight * ||w_s - w_t||^2 = tr(W G G^T W^T)``.
+
+class GraphPenalty(LinearPenalty):
+    r"""Graph smoothness ``alpha * tr(W L W^T)`` (+ ``alpha * l1_weight * ||W||_1``).
+
+    With ``M`` the symmetric edge weights of a task graph and ``L = diag(M 1) - M``
+    its Laplacian,
+    ``tr(W L W^T) = 1/2 sum_{s,t} M[s, t] ||w_s - w_t||^2``: the graph of tasks
+    is the one of the kernel family's :class:`rkhsmtl.structure.Graph`, given by
+    the same ``adjacency``. RMTL and MALSAR give it as a ``T x E`` matrix ``G``
+    instead, with ``L = G G^T`` (``||W G||_F^2``): pass that as ``incidence``.
 
     Parameters
     ----------
-    graph : str, ndarray of shape (n_tasks, n_edges) or list, default="chain"
-        "chain": consecutive tasks (``G`` is ``T x (T - 1)``, ``G[t, t] = 1``,
-        ``G[t + 1, t] = -1``); "mean": mean-regularised MTL, ``G = I - 11^T / T``
-        (``||WG||^2 = sum_t ||w_t - w_bar||^2``); a matrix ``G`` as in RMTL and
-        MALSAR (a NumPy array is always read as ``G``); or a Python list of
-        edges ``(s, t)`` or ``(s, t, weight)``.
-    beta : float, default=0.0
-        Weight of an additional lasso term (MALSAR's ``Least_SRMTL`` with
-        ``beta = rho2 / rho1``).
+    adjacency : {"chain", "complete", "mean"}, array-like of shape \
+            (n_tasks, n_tasks) or list of tuples, default="chain"
+        "chain": consecutive tasks (``||w_t - w_{t+1}||^2`` for every ``t``);
+        "complete": every pair with weight 1; "mean": every pair with weight
+        ``1 / T``, i.e. mean-regularised MTL (``tr(W L W^T) = sum_t ||w_t -
+        w_bar||^2``); a symmetric non-negative ``T x T`` weight matrix; or a list
+        of edges ``(s, t)`` or ``(s, t, weight)`` (tuples). Ignored when
+        ``incidence`` is given.
+    l1_weight : float, default=0.0
+        Weight of an additional lasso term relative to the graph term: the penalty
+        is ``alpha * (tr(W L W^T) + l1_weight * ||W||_1)`` (MALSAR's
+        ``Least_SRMTL`` with ``l1_weight = rho2 / rho1``).
+    incidence : array-like of shape (n_tasks, n_edges), default=None
+        The matrix ``G`` of RMTL and MALSAR (``L = G G^T``), instead of
+        ``adjacency``; e.g. ``G[s, e] = sqrt(w), G[t, e] = -sqrt(w)`` for an edge
+        ``(s, t)`` of weight ``w``. Any real matrix is accepted.
+    graph : str, ndarray or list, default="deprecated"
+        Deprecated: a string or a list of edges is now ``adjacency``, a matrix
+        ``G`` is now ``incidence``. Will be removed in 0.2.
+    beta : float, default="deprecated"
+        Deprecated: renamed ``l1_weight`` (elsewhere ``beta`` weighs the second
+        component of ``W = P + Q``). Will be removed in 0.2.
     """
 
-    _param_names = ("graph", "beta")
-
-    def __init__(self, graph="chain", beta=0.0):
+    def __init__(self, adjacency="chain", l1_weight=0.0, *, incidence=None,
+                 graph=_DEPRECATED, beta=_DEPRECATED):
+        self.adjacency = adjacency
+        self.l1_weight = l1_weight
+        self.incidence = incidence
         self.graph = graph
         self.beta = beta
 
+    def _settings(self, warn=False):
+        """(adjacency, incidence, l1_weight) with the deprecated names translated."""
+        adjacency, incidence, l1_weight = self.adjacency, self.incidence, self.l1_weight
+        default_adjacency = isinstance(adjacency, str) and adjacency == "chain"
+        if not (isinstance(self.graph, str) and self.graph == _DEPRECATED):
+            if warn:
+                warnings.warn(
+                    "GraphPenalty(graph=...) is deprecated and will be removed in 0.2: "
+                    "pass a shortcut string or a list of edges as adjacency=..., a "
+                    "(n_tasks, n_edges) matrix G as incidence=G.",
+                    FutureWarning, stacklevel=4)
+            if incidence is not None or not default_adjacency:
+                raise ValueError("graph is deprecated: pass adjacency or incidence only.")
+            if hasattr(self.graph, "shape"):
+                incidence = self.graph
+            elif isinstance(self.graph, str):
+                adjacency = self.graph
+            else:  # the old spelling of an edge list accepted lists as edges
+                adjacency = [tuple(edge) for edge in self.graph]
+        elif incidence is not None and not default_adjacency:
+            raise ValueError("Pass adjacency or incidence, not both.")
+        if not (isinstance(self.beta, str) and self.beta == _DEPRECATED):
+            if warn:
+                warnings.warn(
+                    "GraphPenalty(beta=...) is deprecated and will be removed in 0.2: "
+                    "the weight of the lasso term is now l1_weight.",
+                    FutureWarning, stacklevel=4)
+            if l1_weight != 0.0:
+                raise ValueError("beta is deprecated: pass l1_weight only.")
+            l1_weight = self.beta
+        return adjacency, incidence, l1_weight
+
     def _norms(self):
-        return [(_L1(), float(self.beta))] if self.beta else []
+        l1_weight = self._settings()[2]
+        return [(_L1(), float(l1_weight))] if l1_weight else []
 
     def validate(self, n_tasks, alpha, l2):
-        _check_nonneg(self.beta, "beta")
-        _incidence(self.graph, n_tasks)
-        # The graph may have changed since the last solve (set_params, an array
-        # edited in place): rebuild the Laplacian.
-        self.__dict__.pop("_lap_cache", None)
+        _, _, l1_weight = self._settings(warn=True)
+        _check_real(l1_weight, "l1_weight")
+        self.laplacian(n_tasks)
 
     def laplacian(self, n_tasks):
-        """``G G^T`` (n_tasks x n_tasks, NumPy)."""
-        G = _incidence(self.graph, n_tasks)
-        return G @ G.T
+        """The Laplacian ``L`` of the task graph (``G G^T`` for an ``incidence``).
 
-    def smooth(self, W, alpha, l2, xp):
-        T = W.shape[1]
-        cache = getattr(self, "_lap_cache", None)
-        key = (T, id(xp), str(array_device(W)))
-        if cache is None or cache[0] != key:
-            lap = xp.astype(to_namespace(self.laplacian(T), xp, array_device(W)), W.dtype)
-            self._lap_cache = cache = (key, lap)
-        WL = W @ cache[1]
-        return alpha * xp.sum(W * WL), 2.0 * alpha * WL
+        Parameters
+        ----------
+        n_tasks : int
+            Number of tasks.
 
-    def alpha_max(self, G, xp):
-        if not self.beta:
-            return None
-        return float(xp.max(xp.abs(G))) / float(self.beta)
+        Returns
+        -------
+        L : ndarray of shape (n_tasks, n_tasks)
+            Symmetric positive semidefinite (NumPy, float64).
+        """
+        adjacency, incidence, _ = self._settings()
+        if incidence is not None:
+            G = _check_incidence(incidence, n_tasks)
+            return G @ G.T
+        if hasattr(adjacency, "shape"):
+            # Before 0.1 a matrix here was RMTL's incidence matrix G: say where it
+            # goes now rather than read it as weights.
+            M = np.asarray(adjacency)
+            if M.ndim != 2 or M.shape[0] != M.shape[1] or np.any(M < 0):
+                raise ValueError(
+                    "adjacency must be a square matrix of non-negative edge weights, "
+                    f"got shape {M.shape}; a (n_tasks, n_edges) matrix G as in RMTL "
+                    "and MALSAR goes in incidence=G."
+                )
+        return graph_laplacian(graph_weights(adjacency, n_tasks))
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_lap_cache", None)
-        return state
+    def _smooth_term(self, n_tasks, xp, device, dtype):
+        lap = xp.astype(to_namespace(self.laplacian(n_tasks), xp, device), dtype)
+
+        def smooth(W, alpha, l2, xp):
+            WL = W @ lap
+            return alpha * xp.sum(W * WL), 2.0 * alpha * WL
+
+        return smooth
 
 
 def cluster_relation(s, eta, k, xp):
@@ -407,7 +606,10 @@ class ClusteredMTL(LinearPenalty):
     exactly RMTL's parametrisation (``alpha`` = ``Lam1``, ``l2`` = ``Lam2``). The
     minimum over ``M`` is taken in closed form at every evaluation, so the penalty
     is a smooth convex function of ``W``; ``l2`` is used here and adds no separate
-    ridge term. Both ``alpha`` and ``l2`` must be positive.
+    ridge term. Both ``alpha`` and ``l2`` must be positive. ``penalty="cmtl"`` and
+    ``penalty="clustered"`` (the kernel family's name for clustered tasks, whose
+    learned structure is :class:`rkhsmtl.structure.ClusteredNorm`) both mean
+    ``ClusteredMTL()``.
 
     Parameters
     ----------
@@ -416,7 +618,6 @@ class ClusteredMTL(LinearPenalty):
     """
 
     adds_ridge = False
-    _param_names = ("n_clusters",)
 
     def __init__(self, n_clusters=2):
         self.n_clusters = n_clusters
@@ -444,17 +645,17 @@ class ClusteredMTL(LinearPenalty):
         m = cluster_relation(s, eta, int(self.n_clusters), xp)
         return eta, c, s, m, Q
 
-    def smooth(self, W, alpha, l2, xp):
+    def _smooth_value_grad(self, W, alpha, l2, xp):
         eta, c, s, m, Q = self._relation(W, alpha, l2, xp)
         inv = 1.0 / (eta + m)
         value = c * xp.sum(s * inv)
         grad = 2.0 * c * ((W @ Q) * inv) @ Q.T
         return value, grad
 
-    def alpha_max(self, G, xp):
-        return None
+    def _smooth_term(self, n_tasks, xp, device, dtype):
+        return self._smooth_value_grad
 
-    def extras(self, W, alpha, l2, xp):
+    def _extras(self, W, alpha, l2, xp):
         _, _, _, m, Q = self._relation(W, alpha, l2, xp)
         return {"task_relation": (Q * m) @ Q.T}
 
@@ -462,13 +663,11 @@ class ClusteredMTL(LinearPenalty):
 class _TwoComponents(LinearPenalty):
     """W = P + Q with ``alpha (||P||_a + beta ||Q||_b)``."""
 
-    _param_names = ("beta",)
-
     def __init__(self, beta=1.0):
         self.beta = beta
 
     def validate(self, n_tasks, alpha, l2):
-        _check_nonneg(self.beta, "beta", positive=True)
+        _check_real(self.beta, "beta", positive=True)
 
 
 class Dirty(_TwoComponents):
@@ -479,12 +678,11 @@ class Dirty(_TwoComponents):
     Parameters
     ----------
     beta : float, default=1.0
-        Weight of the entry-wise sparse part ``Q`` relative to the shared part.
+        Weight of the entry-wise sparse part ``Q`` relative to the shared part
+        ``P`` (``> 0``).
     shared : {"l1inf", "l21"}, default="l1inf"
         Norm of the rows of the shared part ``P``.
     """
-
-    _param_names = ("beta", "shared")
 
     def __init__(self, beta=1.0, shared="l1inf"):
         self.beta = beta
@@ -503,7 +701,14 @@ class Dirty(_TwoComponents):
 class RobustMTFL(_TwoComponents):
     r"""Robust multi-task feature learning (Gong, Ye & Zhang 2012): ``W = P + Q``,
     ``alpha (sum_j ||P_{j,:}||_2 + beta sum_t ||Q_{:,t}||_2)`` (shared features in
-    ``P``, outlier tasks in ``Q``)."""
+    ``P``, outlier tasks in ``Q``).
+
+    Parameters
+    ----------
+    beta : float, default=1.0
+        Weight of the outlier-task part ``Q`` relative to the shared part ``P``
+        (``> 0``).
+    """
 
     def _norms(self):
         return [(_L21Rows(), 1.0), (_L21Cols(), float(self.beta))]
@@ -511,7 +716,14 @@ class RobustMTFL(_TwoComponents):
 
 class SparseLowRank(_TwoComponents):
     r"""Sparse + low rank (Chen, Liu & Ye 2012, penalised form): ``W = P + Q``,
-    ``alpha (||P||_1 + beta ||Q||_*)``."""
+    ``alpha (||P||_1 + beta ||Q||_*)``.
+
+    Parameters
+    ----------
+    beta : float, default=1.0
+        Weight of the low-rank part ``Q`` relative to the sparse part ``P``
+        (``> 0``).
+    """
 
     def _norms(self):
         return [(_L1(), 1.0), (_Nuclear(), float(self.beta))]
@@ -519,7 +731,14 @@ class SparseLowRank(_TwoComponents):
 
 class RobustLowRank(_TwoComponents):
     r"""Robust low rank (Chen, Zhou & Ye 2011): ``W = P + Q``,
-    ``alpha (||P||_* + beta sum_t ||Q_{:,t}||_2)``."""
+    ``alpha (||P||_* + beta sum_t ||Q_{:,t}||_2)``.
+
+    Parameters
+    ----------
+    beta : float, default=1.0
+        Weight of the outlier-task part ``Q`` relative to the low-rank part ``P``
+        (``> 0``).
+    """
 
     def _norms(self):
         return [(_Nuclear(), 1.0), (_L21Cols(), float(self.beta))]
@@ -532,6 +751,8 @@ PENALTIES = {
     "trace": TraceNorm,
     "graph": GraphPenalty,
     "cmtl": ClusteredMTL,
+    # the kernel family's name of the same idea (its learned ClusteredNorm)
+    "clustered": ClusteredMTL,
     "dirty": Dirty,
     "rmtfl": RobustMTFL,
     "sparse_low_rank": SparseLowRank,
@@ -540,13 +761,13 @@ PENALTIES = {
 
 
 def resolve_penalty(penalty):
-    """A fresh penalty object from a name or an object (objects are deep-copied).
+    """A fresh penalty object from a name or an object (objects are cloned).
 
-    Solvers may cache derived quantities on the penalty (the graph Laplacian); a
-    copy keeps the user's object untouched and the cache fresh.
+    The clone is what a fitted estimator keeps as ``penalty_``: a later
+    ``set_params`` on the user's object does not change it.
     """
     if isinstance(penalty, LinearPenalty):
-        return copy.deepcopy(penalty)
+        return clone(penalty)
     if isinstance(penalty, str) and penalty in PENALTIES:
         return PENALTIES[penalty]()
     raise ValueError(

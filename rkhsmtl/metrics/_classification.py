@@ -36,19 +36,24 @@ def _check_same_shape(Y_true, other, name):
         )
 
 
-def normalize_classes(classes, n_tasks):
-    """``classes`` as a list of ``n_tasks`` arrays of two labels each.
+def normalize_classes(classes, n_tasks, *, binary=True):
+    """``classes`` as a list of ``n_tasks`` arrays of the tasks' labels.
 
-    Accepts a list of per-task 2-arrays (a multi-task classifier's ``classes_``), an
-    array of shape (n_tasks, 2), or one array of two labels when there is one task
-    (a classifier fitted on a 1-D ``y``).
+    Accepts a list of per-task arrays (a multi-task classifier's ``classes_``), an
+    array of shape (n_tasks, n_classes), or one array of labels when there is one
+    task (a classifier fitted on a 1-D ``y``). With ``binary`` every task must
+    have exactly two classes; otherwise any non-zero number.
     """
-    if isinstance(classes, np.ndarray) and classes.dtype != object and classes.ndim == 1:
+    def scalars(values):
+        return all(np.ndim(c) == 0 for c in values)
+
+    if isinstance(classes, np.ndarray) and classes.ndim == 1 and (
+            classes.dtype != object or (not binary and scalars(classes))):
         classes = [classes]
     elif isinstance(classes, np.ndarray) and classes.ndim == 2:
         classes = list(classes)
-    elif isinstance(classes, (list, tuple, np.ndarray)) and len(classes) == 2 and all(
-            np.ndim(c) == 0 for c in classes):
+    elif isinstance(classes, (list, tuple, np.ndarray)) and scalars(classes) and (
+            len(classes) == 2 or not binary):
         classes = [np.asarray(classes)]
     classes = [np.asarray(c) for c in classes]
     if len(classes) != n_tasks:
@@ -56,18 +61,23 @@ def normalize_classes(classes, n_tasks):
             f"classes has {len(classes)} task(s) but the labels have {n_tasks}."
         )
     for t, c in enumerate(classes):
-        if c.shape != (2,):
+        if binary and c.shape != (2,):
             raise ValueError(
                 f"classes[{t}] must hold the task's two classes, got {c.tolist()!r}."
+            )
+        if not binary and (c.ndim != 1 or c.size == 0):
+            raise ValueError(
+                f"classes[{t}] must be a non-empty 1-D list of the task's classes, "
+                f"got {c.tolist()!r}."
             )
     return classes
 
 
-def _task_label_classes(Y_true, missing, others, classes):
+def _task_label_classes(Y_true, missing, others, classes, binary=True):
     """Per-task classes: given, or the sorted observed labels (1 or 2 of them)."""
     n_tasks = Y_true.shape[1]
     if classes is not None:
-        return normalize_classes(classes, n_tasks)
+        return normalize_classes(classes, n_tasks, binary=binary)
     found = []
     for t in range(n_tasks):
         pieces = [Y_true[~missing[:, t], t]] + [o[:, t] for o in others]
@@ -85,13 +95,22 @@ def _task_label_classes(Y_true, missing, others, classes):
 
 
 def _encode(values, task_classes, t, name):
-    """1.0 for the positive class, 0.0 for the other; unknown labels raise."""
+    """1.0 for the positive class, 0.0 for the other; unknown labels raise.
+
+    With more than two classes (accuracy only), the index of each label among
+    ``task_classes``: equal codes are equal labels, which is all accuracy needs.
+    """
     if task_classes.size == 2:
         positive = values == task_classes[1]
         known = positive | (values == task_classes[0])
     elif task_classes.size == 1:  # which class is positive is unknown: only
         positive = values == task_classes[0]  # equality can be scored
         known = positive
+    elif task_classes.size > 2:
+        codes = np.full(values.shape, -1.0)
+        for k, label in enumerate(task_classes):
+            codes[values == label] = k
+        positive, known = codes, codes >= 0
     else:
         positive = known = np.zeros(values.shape, dtype=bool)
     if not np.all(known):
@@ -120,8 +139,9 @@ def _weights(sample_weight, shape, observed):
     return np.where(observed, W, 0.0)
 
 
-def _prepare_labels(Y_true, Y_pred, classes, sample_weight):
-    """(truth, prediction) as 0/1 "is positive" arrays, weights, per-task classes."""
+def _prepare_labels(Y_true, Y_pred, classes, sample_weight, binary=True):
+    """(truth, prediction) as 0/1 "is positive" arrays (class indices for more than
+    two given classes), weights, per-task classes."""
     Yt = _labels_2d(Y_true, "Y_true")
     Yp = _labels_2d(Y_pred, "Y_pred")
     _check_same_shape(Yt, Yp, "Y_pred")
@@ -129,7 +149,7 @@ def _prepare_labels(Y_true, Y_pred, classes, sample_weight):
         raise ValueError("Y_pred contains missing values (NaN / None); predictions "
                          "must be complete.")
     missing = missing_mask(Yt)
-    task_classes = _task_label_classes(Yt, missing, [Yp], classes)
+    task_classes = _task_label_classes(Yt, missing, [Yp], classes, binary=binary)
     truth = np.zeros(Yt.shape)
     pred = np.zeros(Yt.shape)
     for t, c in enumerate(task_classes):
@@ -227,7 +247,7 @@ def _finish(columns, what, why, A, B, W, known, average):
     return aggregate_tasks(np, values, defined, average, what, why, stacklevel=4)
 
 
-_LABEL_PARAMETERS = """
+_LABEL_HEAD = """
     Parameters
     ----------
     Y_true : array-like of shape (n_samples,) or (n_samples, n_tasks)
@@ -243,15 +263,29 @@ default=None
         defined (the others are named in an ``UndefinedMetricWarning``; NaN if none
         is). ``"micro"``: the metric on all observed ``(i, t)`` entries pooled.
         ``None``: the per-task values, NaN where undefined.
-    classes : list of array-like of shape (2,), default=None
-        The two classes of each task (a fitted classifier's ``classes_``); the
-        positive class is ``classes[t][1]``. By default the sorted labels seen in
-        ``Y_true`` and ``Y_pred``. Labels outside the classes raise a ValueError.
+"""
 
+_RETURNS = """
     Returns
     -------
     score : float or ndarray of shape (n_tasks,)
 """
+
+_LABEL_PARAMETERS = _LABEL_HEAD + """\
+    classes : list of array-like of shape (2,), default=None
+        The two classes of each task (a fitted classifier's ``classes_``); the
+        positive class is ``classes[t][1]``. By default the sorted labels seen in
+        ``Y_true`` and ``Y_pred``. Labels outside the classes raise a ValueError.
+""" + _RETURNS
+
+# Accuracy needs no positive class: given classes may be any number per task.
+_ACCURACY_PARAMETERS = _LABEL_HEAD + """\
+    classes : list of array-like of shape (n_classes_t,), default=None
+        The classes of each task (a fitted classifier's ``classes_``), any number
+        of them (e.g. per-task multi-class classifiers). By default the sorted
+        labels seen in ``Y_true`` and ``Y_pred``, which must then be at most two
+        per task. Labels outside the classes raise a ValueError.
+""" + _RETURNS
 
 _SCORE_PARAMETERS = """
     Parameters
@@ -287,7 +321,7 @@ def _append_doc(text):
     return decorate
 
 
-@_append_doc(_LABEL_PARAMETERS)
+@_append_doc(_ACCURACY_PARAMETERS)
 def accuracy_score(Y_true, Y_pred, *, sample_weight=None, average="macro",
                    classes=None):
     """Fraction of correct predictions per task, on the observed entries.
@@ -300,7 +334,7 @@ def accuracy_score(Y_true, Y_pred, *, sample_weight=None, average="macro",
     """
     check_average(average)
     truth, pred, W, task_classes = _prepare_labels(Y_true, Y_pred, classes,
-                                                   sample_weight)
+                                                   sample_weight, binary=False)
     known = np.array([c.size == 2 for c in task_classes])
     return _finish(_accuracy_columns, "Accuracy", "no observed label with positive "
                    "weight", truth, pred, W, known, average)

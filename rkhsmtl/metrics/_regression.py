@@ -137,11 +137,16 @@ def _nmse_columns(xp, Y, P, W):
     return xp.where(defined, mse / safe_var, _nan_like(xp, mse)), defined
 
 
-def _r2_columns(xp, Y, P, W):
+def _r2_forced(xp, Y, P, W):
+    """R^2 of every column (scikit-learn's rule for constant labels) and the counts."""
     counts, _, _, mean = _moments(xp, Y, W)
     numerator = xp.sum(W * (Y - P) ** 2, axis=0)
     denominator = xp.sum(W * (Y - mean[None, :]) ** 2, axis=0)
-    value = _ratio_forced(xp, numerator, denominator)
+    return _ratio_forced(xp, numerator, denominator), counts
+
+
+def _r2_columns(xp, Y, P, W):
+    value, counts = _r2_forced(xp, Y, P, W)
     defined = counts >= 2
     return xp.where(defined, value, _nan_like(xp, value)), defined
 
@@ -359,12 +364,8 @@ def pooled_explained_variance(Y_true, Y_pred, *, sample_weight=None):
         If no label is observed.
     """
     xp, Y, P, W = _as_2d(Y_true, Y_pred, sample_weight)
-    total = xp.sum(W)
-    if float(total) <= 0:
+    if float(xp.sum(W)) <= 0:
         raise ValueError("No observed label to score.")
-    mean = xp.sum(W * Y) / total
-    residual = xp.sum(W * (Y - P) ** 2)
-    spread = xp.sum(W * (Y - mean) ** 2)
-    if float(spread) == 0.0:
-        return 1.0 if float(residual) == 0.0 else 0.0
-    return float(1.0 - residual / spread)
+    # The micro R^2, but defined from one observed label on (1.0 or 0.0 then).
+    value, _ = _r2_forced(xp, *_pooled(xp, Y, P, W))
+    return float(value[0])

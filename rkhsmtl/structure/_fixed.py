@@ -16,6 +16,8 @@ __all__ = [
     "Pooled",
     "TaskStructure",
     "check_task_matrix",
+    "graph_laplacian",
+    "graph_weights",
 ]
 
 # Relative tolerance for symmetry and positive semidefiniteness checks.
@@ -180,7 +182,92 @@ class MeanRegularized(TaskStructure):
         return (np.eye(n_tasks) - mean) / (1.0 + s) + mean
 
 
-def _laplacian(weights):
+def _is_edge_list(adjacency):
+    """A list (or tuple) of tuples ``(s, t)`` / ``(s, t, weight)``; a nested list of
+    numbers is a matrix, so that both spellings stay unambiguous."""
+    return isinstance(adjacency, (list, tuple)) and all(
+        isinstance(edge, tuple) for edge in adjacency)
+
+
+def _edge_weights(edges, n_tasks):
+    M = np.zeros((n_tasks, n_tasks))
+    for edge in edges:
+        if len(edge) not in (2, 3):
+            raise ValueError(f"An edge must be (s, t) or (s, t, weight), got {edge!r}.")
+        s, t = int(edge[0]), int(edge[1])
+        w = float(edge[2]) if len(edge) == 3 else 1.0
+        if not (0 <= s < n_tasks and 0 <= t < n_tasks) or s == t \
+                or not np.isfinite(w) or w < 0:
+            raise ValueError(
+                f"Edge {edge!r} must join two different tasks in [0, {n_tasks}) with a "
+                "finite non-negative weight."
+            )
+        # Repeated edges add up, as repeated terms of the penalty would.
+        M[s, t] += w
+        M[t, s] += w
+    return M
+
+
+def graph_weights(adjacency, n_tasks):
+    """The symmetric edge-weight matrix ``M`` of a task graph, validated.
+
+    Shared by :class:`Graph` and :class:`rkhsmtl.linear.GraphPenalty`, so that
+    ``adjacency`` means the same graph in both families.
+
+    Parameters
+    ----------
+    adjacency : str, array-like of shape (n_tasks, n_tasks) or list of tuples
+        ``"chain"`` (task ``t`` linked to ``t + 1`` with weight 1), ``"complete"``
+        (every pair, weight 1), ``"mean"`` (every pair, weight ``1 / T``: the
+        Laplacian is ``I - 1 1^T / T``, penalising the distances to the mean task);
+        a symmetric non-negative weight matrix (diagonal ignored); or a list of
+        edges ``(s, t)`` or ``(s, t, weight)`` (weight 1 by default; repeated
+        edges add up).
+    n_tasks : int
+        Number of tasks ``T``.
+
+    Returns
+    -------
+    M : ndarray of shape (n_tasks, n_tasks)
+        Symmetric, non-negative, zero diagonal (float64).
+    """
+    if isinstance(adjacency, str):
+        if adjacency == "chain":
+            M = np.zeros((n_tasks, n_tasks))
+            idx = np.arange(n_tasks - 1)
+            M[idx, idx + 1] = M[idx + 1, idx] = 1.0
+            return M
+        if adjacency in ("complete", "fully_connected"):
+            return np.ones((n_tasks, n_tasks)) - np.eye(n_tasks)
+        if adjacency in ("mean", "mean_regularized"):
+            return (np.ones((n_tasks, n_tasks)) - np.eye(n_tasks)) / n_tasks
+        raise ValueError(
+            "adjacency must be 'chain', 'complete', 'mean', a (n_tasks, n_tasks) "
+            f"weight matrix or a list of edges (s, t[, weight]), got {adjacency!r}."
+        )
+    if _is_edge_list(adjacency):
+        return _edge_weights(adjacency, n_tasks)
+    M = np.array(adjacency, dtype=np.float64)
+    if M.ndim != 2 or M.shape[0] != M.shape[1]:
+        raise ValueError(
+            f"adjacency must be a square matrix, got shape {M.shape}."
+        )
+    if M.shape[0] != n_tasks:
+        raise ValueError(
+            f"adjacency has shape {M.shape} but Y has {n_tasks} tasks; it must be "
+            f"({n_tasks}, {n_tasks})."
+        )
+    if not np.all(np.isfinite(M)) or np.any(M < 0):
+        raise ValueError("adjacency weights must be finite and non-negative.")
+    if not np.allclose(M, M.T, rtol=0, atol=PSD_TOL * max(1.0, np.abs(M).max())):
+        raise ValueError("adjacency must be symmetric (an undirected graph).")
+    M = 0.5 * (M + M.T)
+    np.fill_diagonal(M, 0.0)
+    return M
+
+
+def graph_laplacian(weights):
+    """``L = diag(M 1) - M`` of an edge-weight matrix ``M`` (NumPy)."""
     return np.diag(weights.sum(axis=1)) - weights
 
 
@@ -195,15 +282,19 @@ class Graph(TaskStructure):
     i.e. ``A = (I + strength * L)^{-1}``. This is the ``A = (L + eta I)^{-1}`` of
     Evgeniou, Micchelli & Pontil with ``eta = 1 / strength``, scaled by ``eta`` (the
     scale is absorbed into ``alpha``), so that ``strength = 0`` is independent tasks
-    whatever the graph. The complete graph with weights ``1 / T`` is
-    :class:`MeanRegularized`.
+    whatever the graph. The complete graph with weights ``1 / T``
+    (``adjacency="mean"``) is :class:`MeanRegularized`. The linear family's
+    :class:`~rkhsmtl.linear.GraphPenalty` takes the same ``adjacency``.
 
     Parameters
     ----------
-    adjacency : array-like of shape (n_tasks, n_tasks) or {"chain", "complete"}
+    adjacency : {"chain", "complete", "mean"}, array-like of shape \
+            (n_tasks, n_tasks) or list of tuples, default="chain"
         Edge weights between tasks (symmetric, non-negative; the diagonal is
-        ignored), or a shortcut: ``"chain"`` links task ``t`` to ``t + 1`` (e.g.
-        consecutive years), ``"complete"`` links every pair with weight 1.
+        ignored), a list of edges ``(s, t)`` or ``(s, t, weight)``, or a
+        shortcut: ``"chain"`` links task ``t`` to ``t + 1`` (e.g. consecutive
+        years), ``"complete"`` links every pair with weight 1, ``"mean"`` every
+        pair with weight ``1 / T``.
     strength : float, default=1.0
         How strongly linked tasks are pulled together (``>= 0``).
     """
@@ -213,37 +304,22 @@ class Graph(TaskStructure):
         self.strength = strength
 
     def weights(self, n_tasks):
-        """The edge-weight matrix ``M`` for ``n_tasks`` tasks (validated)."""
-        adj = self.adjacency
-        if isinstance(adj, str):
-            if adj == "chain":
-                M = np.zeros((n_tasks, n_tasks))
-                idx = np.arange(n_tasks - 1)
-                M[idx, idx + 1] = M[idx + 1, idx] = 1.0
-                return M
-            if adj in ("complete", "fully_connected"):
-                return np.ones((n_tasks, n_tasks)) - np.eye(n_tasks)
-            raise ValueError(
-                f"adjacency must be an array or 'chain' / 'complete', got {adj!r}."
-            )
-        M = np.array(adj, dtype=np.float64)
-        if M.ndim != 2 or M.shape[0] != M.shape[1]:
-            raise ValueError(f"adjacency must be a square matrix, got shape {M.shape}.")
-        if M.shape[0] != n_tasks:
-            raise ValueError(
-                f"adjacency is {M.shape[0]}x{M.shape[0]} but Y has {n_tasks} tasks."
-            )
-        if not np.all(np.isfinite(M)) or np.any(M < 0):
-            raise ValueError("adjacency weights must be finite and non-negative.")
-        if not np.allclose(M, M.T, rtol=0, atol=PSD_TOL * max(1.0, np.abs(M).max())):
-            raise ValueError("adjacency must be symmetric (an undirected graph).")
-        M = 0.5 * (M + M.T)
-        np.fill_diagonal(M, 0.0)
-        return M
+        """The edge-weight matrix ``M`` for ``n_tasks`` tasks (validated).
+
+        Parameters
+        ----------
+        n_tasks : int
+            Number of tasks.
+
+        Returns
+        -------
+        M : ndarray of shape (n_tasks, n_tasks)
+        """
+        return graph_weights(self.adjacency, n_tasks)
 
     def _matrix(self, n_tasks):
         s = _check_strength(self.strength)
-        L = _laplacian(self.weights(n_tasks))
+        L = graph_laplacian(self.weights(n_tasks))
         return np.linalg.inv(np.eye(n_tasks) + s * L)
 
 

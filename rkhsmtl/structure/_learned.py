@@ -1,4 +1,6 @@
-r"""Learned task structures: penalties ``F(A)`` and their exact A-steps (DESIGN §3.2).
+r"""Learned task structures: penalties ``F(A)`` and their exact A-steps.
+
+See :doc:`/user_guide/learned_structures` for the model and every penalty.
 
 With ``B = C A`` the joint problem over the coefficients and the structure is
 (Ciliberto, Mroueh, Poggio & Rosasco 2015)
@@ -147,6 +149,20 @@ class LearnedTaskStructure(TaskStructure):
         The alternating solver computes it once per fit and hands it to
         :meth:`a_step` and :meth:`regularizer`; otherwise they compute it at every
         call (three ``T x T`` eigendecompositions on the host).
+
+        Parameters
+        ----------
+        n_tasks : int
+            Number of tasks.
+        xp : module
+            Array namespace of the result.
+        like : array
+            An array whose device and dtype the factors take.
+
+        Returns
+        -------
+        factors : tuple of two arrays of shape (n_tasks, n_tasks) or None
+            ``A0^{1/2}`` and ``A0^{-1/2}``; None when there is no prior.
         """
         if self.prior is None:
             return None
@@ -198,9 +214,28 @@ class LearnedTaskStructure(TaskStructure):
         """``alpha tr(A~^{-1} (M~ + delta^2 I)) + F(A~)``, the part of Q_delta in A.
 
         ``A~`` and ``M~`` are whitened by the prior (they are ``A`` and ``M``
-        without one). Returns ``inf`` if ``A`` is not positive definite or outside
-        the feasible set of a constrained penalty. ``whitening`` as in
-        :meth:`a_step`.
+        without one).
+
+        Parameters
+        ----------
+        A : array of shape (n_tasks, n_tasks)
+            The task structure.
+        M : array of shape (n_tasks, n_tasks)
+            ``B^T K B`` (without perturbation).
+        alpha : float
+            Regularisation strength of the estimator.
+        delta2 : float
+            Absolute perturbation ``delta^2``.
+        xp : module
+            Array namespace of ``M``.
+        whitening : tuple or None, optional
+            :meth:`whitening` of this structure, when already computed.
+
+        Returns
+        -------
+        value : float
+            ``inf`` if ``A`` is not positive definite or outside the feasible set
+            of a constrained penalty.
         """
         self._check_params(M.shape[0])
         Mw, factors = self._whiten(M, delta2, xp, whitening)

@@ -120,6 +120,7 @@ class BaseDensityRatio(BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points at which to evaluate the ratio.
 
         Returns
         -------

@@ -151,7 +151,17 @@ class TaskPosteriorRatio(BaseEstimator):
         return self
 
     def posterior(self, Z):
-        """Task posteriors ``q(t | z)``, shape (n_samples, n_tasks), on the host."""
+        """Task posteriors ``q(t | z)``, on the host.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_samples, n_features)
+            Features of the examples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_tasks)
+        """
         check_is_fitted(self, "priors_")
         Zh = _host_features(Z)
         if self.classifier_ is None:
@@ -167,6 +177,7 @@ class TaskPosteriorRatio(BaseEstimator):
         Parameters
         ----------
         Z : array-like of shape (n_samples, n_features)
+            Features of the examples.
 
         Returns
         -------
@@ -229,7 +240,9 @@ class ClassifierDensityRatio(BaseEstimator):
         Parameters
         ----------
         X_numerator : array-like of shape (n_nu, n_features)
+            Sample of the numerator density ``p_nu``.
         X_denominator : array-like of shape (n_de, n_features)
+            Sample of the denominator density ``p_de``.
 
         Returns
         -------
@@ -251,7 +264,18 @@ class ClassifierDensityRatio(BaseEstimator):
         return self
 
     def ratio(self, X):
-        """Estimated ratio ``p_nu(x) / p_de(x)``, shape (n_samples,)."""
+        """Estimated ratio ``p_nu(x) / p_de(x)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Points at which to evaluate the ratio.
+
+        Returns
+        -------
+        r : array of shape (n_samples,)
+            In the namespace of ``X``.
+        """
         check_is_fitted(self, "classifier_")
         proba = self.classifier_.predict_proba(_host_features(X))
         classes = list(self.classifier_.classes_)

@@ -101,10 +101,12 @@ class KLIEP(BaseDensityRatio):
         Folds of the likelihood cross-validation (fewer if there are fewer
         numerator points).
     max_iter : int, default=1000
-        Maximum number of EM iterations per fit.
+        Maximum number of EM (multiplicative) updates of the basis weights per
+        fit, one product with the numerator's basis matrix each.
     tol : float, default=1e-3
-        Tolerance on the certified optimality gap of the mean log-likelihood
-        (``max_l grad_l - 1``, see `kliep_solve`).
+        Stop when the certified optimality gap of the mean log-likelihood of the
+        numerator sample, ``max_l grad_l - 1`` (an upper bound of the distance to
+        the optimum, by concavity), is at most ``tol``.
     random_state : int, RandomState instance or None, default=None
         Seeds the centres and the folds.
 
@@ -146,7 +148,9 @@ class KLIEP(BaseDensityRatio):
         Parameters
         ----------
         X_numerator : array-like of shape (n_nu, n_features)
+            Sample of the numerator density ``p_nu``.
         X_denominator : array-like of shape (n_de, n_features)
+            Sample of the denominator density ``p_de``.
 
         Returns
         -------

@@ -114,9 +114,13 @@ class KernelMeanMatching(BaseDensityRatio):
         Slack of the sum constraint ``|sum beta - n_de| <= n_de eps``;
         ``None``: ``(sqrt(n_de) - 1) / sqrt(n_de)``.
     max_iter : int, default=5000
-        Maximum number of projected-gradient iterations.
+        Maximum number of accelerated projected-gradient (FISTA) iterations, one
+        product with the kernel matrix each; ``n_iter_`` is the number run.
     tol : float, default=1e-6
-        Tolerance on the projected-gradient residual (relative to ``||kappa||``).
+        Stop at the first iterate ``b`` whose projected-gradient residual
+        ``L ||b - P(b - grad(b) / L)||`` (``P`` the projection on the feasible
+        set, ``L`` the largest eigenvalue of the kernel matrix) is at most
+        ``tol * max(1, ||kappa||)``.
 
     Attributes
     ----------
@@ -145,7 +149,9 @@ class KernelMeanMatching(BaseDensityRatio):
         Parameters
         ----------
         X_numerator : array-like of shape (n_nu, n_features)
+            Sample of the numerator density ``p_nu``.
         X_denominator : array-like of shape (n_de, n_features)
+            Sample of the denominator density ``p_de``.
 
         Returns
         -------
@@ -182,6 +188,7 @@ class KernelMeanMatching(BaseDensityRatio):
         Parameters
         ----------
         X : array-like of shape (n_de, n_features)
+            The fitted ``X_denominator`` (the weights exist only there).
 
         Returns
         -------

@@ -71,6 +71,7 @@ def task_density_ratios(Z, task, n_tasks, weighting, *, cv=None, random_state=No
     task : ndarray of int, shape (n_samples,)
         Task of each example.
     n_tasks : int
+        Number of tasks ``T``.
     weighting : estimator
         Either a task-ratio estimator (`TaskPosteriorRatio`: ``fit(Z, task)``,
         ``ratio(Z) -> (n, T)``) or a two-sample estimator (`ULSIF`, `RuLSIF`,
