@@ -1,5 +1,13 @@
 """Test configuration.
 
+The tests mirror the package: ``tests/solvers`` for ``rkhsmtl/_solvers``,
+``tests/structure``, ``tests/linear``, ``tests/metrics``, ``tests/weighting`` and
+``tests/datasets`` for the subpackages of the same names, and one file per top-level
+module beside this one (``test_ridge.py``, ``test_memory.py``, ...); cross-cutting
+checks (scikit-learn's common checks, array API, refits, docstrings, examples) stand
+at the top level. ``reference.py`` holds the brute-force references (the stacked
+Kronecker solve, the objectives) every solver test compares against.
+
 SCIPY_ARRAY_API must be set before SciPy is imported for scikit-learn's array-API
 common checks (array_api_strict, including its fake second device) to run.
 """

@@ -1,4 +1,4 @@
-"""Learned task structures (objective Q_delta of the user guide) against independent references.
+"""Learned task structures (Q_delta of the user guide) against independent references.
 
 Every penalty ``F`` is re-coded here from its docstring; the A-steps are compared
 with a generic optimiser (``scipy.optimize``) of the sub-problem
@@ -456,7 +456,7 @@ def tiny_problem(case):
 
 
 class JointObjective:
-    """Q_delta(B, A), written from its definition in the user guide (learned structures), with its gradient."""
+    """Q_delta(B, A), from its definition in the user guide, with its gradient."""
 
     def __init__(self, K, Y, W, alpha, delta, kind, strength, prior=None):
         n, T = Y.shape
