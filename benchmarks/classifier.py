@@ -2,7 +2,7 @@
 same run.
 
 Every measurement runs in a fresh subprocess (peak resident memory read with
-``os.wait4``), after waiting for a quiet machine (``run.wait_for_quiet``). Not a
+``os.wait4``), after waiting for a quiet machine (``_harness.measure``). Not a
 test: nothing fails on time; the script prints a table and writes
 ``benchmarks/results-classifier.md``.
 
@@ -26,13 +26,13 @@ Usage::
 """
 
 import argparse
-import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+import _harness
 
 HERE = Path(__file__).resolve().parent
 ALPHA = 0.5
@@ -51,7 +51,7 @@ def _data(n, d, T, missing, seed=0):
     return X, Y
 
 
-def worker(spec):
+def fit_case(spec):
     import warnings
 
     import numpy as np
@@ -66,7 +66,7 @@ def worker(spec):
                                           fit_intercept=False, tol=1e-8)
         start = time.perf_counter()
         model.fit(X, Y)
-        out["seconds"] = time.perf_counter() - start
+        out["time"] = time.perf_counter() - start
         out["scores"] = model.decision_function(X[:200]).tolist()
         out["n_iter"] = model.n_iter_
     elif kind == "sklearn_linear":
@@ -78,7 +78,7 @@ def worker(spec):
             lr = LogisticRegression(C=1 / (2 * ALPHA), fit_intercept=False, tol=1e-10,
                                     max_iter=10_000).fit(X, Y[:, t])
             coefs.append(lr.coef_.ravel())
-        out["seconds"] = time.perf_counter() - start
+        out["time"] = time.perf_counter() - start
         out["scores"] = (X[:200] @ np.array(coefs).T).tolist()
     elif kind in ("ours_rbf", "ridge_rbf", "learned_rbf"):
         from rkhsmtl import MultiTaskKernelClassifier, MultiTaskKernelRidge
@@ -99,7 +99,7 @@ def worker(spec):
             warnings.simplefilter("ignore")
             start = time.perf_counter()
             model.fit(X, Y)
-            out["seconds"] = time.perf_counter() - start
+            out["time"] = time.perf_counter() - start
         out["n_iter"] = int(model.n_iter_)
         if kind == "ours_rbf":
             out["objective"] = float(model.solver_info_["objective"])
@@ -142,30 +142,15 @@ def worker(spec):
         minimize(fun, np.zeros(n * T + T), jac=True, method="L-BFGS-B",
                  callback=callback,
                  options={"maxiter": spec["maxiter"], "ftol": 0, "gtol": 0})
-        out["seconds"] = time.perf_counter() - start
+        out["time"] = time.perf_counter() - start
         out["reached"] = reached["at"] is not None
         out["n_iter"] = reached["iters"]
-    print(json.dumps(out))
+    return out
 
 
-MAX_WAIT = [300.0]
-
-
-def measure(spec):
-    sys.path.insert(0, str(HERE))
-    from run import wait_for_quiet
-
-    if MAX_WAIT[0] > 0:
-        wait_for_quiet(max_wait=MAX_WAIT[0])
-    cmd = [sys.executable, __file__, "--worker", json.dumps(spec)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        return {"error": f"worker exited with status {status}"}
-    result = json.loads(out.strip().splitlines()[-1])
-    result["peak_rss_gib"] = usage.ru_maxrss * 1024 / 2**30
-    return result
+def run_case(spec):
+    """``fit_case(spec)`` measured in a fresh subprocess (``_harness.measure``)."""
+    return _harness.measure(fit_case, spec, spec["kind"], strict=True)
 
 
 def main(argv=None):
@@ -173,56 +158,51 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--worker")
-    parser.add_argument("--max-wait", type=float, default=300.0,
-                        help="seconds to wait for a quiet machine before each run")
+    _harness.add_options(parser, max_wait=300.0)
     args = parser.parse_args(argv)
-    MAX_WAIT[0] = args.max_wait
-    if args.worker:
-        worker(json.loads(args.worker))
-        return 0
+    _harness.configure(args, retries=0, echo=False)
     quick = args.quick
     rows = []
     ok = True
 
     lin = {"n": 400 if quick else 4000, "d": 20, "T": 5 if quick else 20, "missing": 0}
-    ours = measure(dict(lin, kind="ours_linear"))
-    ref = measure(dict(lin, kind="sklearn_linear"))
+    ours = run_case(dict(lin, kind="ours_linear"))
+    ref = run_case(dict(lin, kind="sklearn_linear"))
     agree = float(np.max(np.abs(np.array(ours["scores"]) - np.array(ref["scores"]))))
     ok &= agree < 1e-6
     rows.append(("linear, A = I, n={n}, d={d}, T={T}".format(**lin),
-                 "ours (primal Newton-CG)", ours["seconds"], "LogisticRegression x T",
-                 ref["seconds"], f"max abs. score difference {agree:.1e}"))
+                 "ours (primal Newton-CG)", ours["time"], "LogisticRegression x T",
+                 ref["time"], f"max abs. score difference {agree:.1e}"))
 
     rbf = {"n": 300 if quick else 2000, "d": 10, "T": 4 if quick else 10,
            "missing": 0.3}
-    ours = measure(dict(rbf, kind="ours_rbf"))
-    ridge = measure(dict(rbf, kind="ridge_rbf"))
-    lbfgs = measure(dict(rbf, kind="lbfgs_rbf", target=ours["objective"],
-                         maxiter=10**6, budget=10.0 if quick else 60.0))
+    ours = run_case(dict(rbf, kind="ours_rbf"))
+    ridge = run_case(dict(rbf, kind="ridge_rbf"))
+    lbfgs = run_case(dict(rbf, kind="lbfgs_rbf", target=ours["objective"],
+                          maxiter=10**6, budget=10.0 if quick else 60.0))
     note = (f"L-BFGS reached our objective after {lbfgs['n_iter']} iterations"
             if lbfgs["reached"] else
-            f"L-BFGS did NOT reach our objective in {lbfgs['seconds']:.0f} s "
+            f"L-BFGS did NOT reach our objective in {lbfgs['time']:.0f} s "
             f"({lbfgs['n_iter']} iterations; time shown is that budget)")
     rows.append(("rbf, mean-regularised, 30% missing, n={n}, T={T}".format(**rbf),
-                 "ours (eig Newton-CG)", ours["seconds"], "scipy L-BFGS on J(C, b)",
-                 lbfgs["seconds"], note))
+                 "ours (eig Newton-CG)", ours["time"], "scipy L-BFGS on J(C, b)",
+                 lbfgs["time"], note))
     rows.append(("rbf, mean-regularised, 30% missing, n={n}, T={T}".format(**rbf),
-                 "ours (eig Newton-CG)", ours["seconds"],
-                 "MultiTaskKernelRidge (squared loss)", ridge["seconds"],
+                 "ours (eig Newton-CG)", ours["time"],
+                 "MultiTaskKernelRidge (squared loss)", ridge["time"],
                  f"Newton iterations {ours['n_iter']}"))
-    learned = measure(dict(rbf, kind="learned_rbf"))
-    per_iter = learned["seconds"] / max(learned["n_iter"], 1)
+    learned = run_case(dict(rbf, kind="learned_rbf"))
+    per_iter = learned["time"] / max(learned["n_iter"], 1)
     rows.append(("rbf, TaskRelation (learned), n={n}, T={T}".format(**rbf),
                  "one alternating iteration", per_iter, "one fixed-structure fit",
-                 ours["seconds"], f"{learned['n_iter']} iterations, "
-                 f"{learned['seconds']:.2f} s in all"))
+                 ours["time"], f"{learned['n_iter']} iterations, "
+                 f"{learned['time']:.2f} s in all"))
 
-    lines = ["| problem | ours | time (s) | baseline | time (s) | ours / baseline | "
-             "note |", "|---|---|---|---|---|---|---|"]
-    for problem, a, ta, b, tb, note in rows:
-        lines.append(f"| {problem} | {a} | {ta:.3f} | {b} | {tb:.3f} | "
-                     f"{ta / tb:.2f}x | {note} |")
+    columns = ["problem", "ours", "time (s)", "baseline", "time (s)", "ours / baseline",
+               "note"]
+    lines = _harness.markdown_table(columns, [
+        (problem, a, f"{ta:.3f}", b, f"{tb:.3f}", _harness.fmt_ratio(_harness.ratio(ta, tb)),
+         note) for problem, a, ta, b, tb, note in rows])
     header = (f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, "
               f"{os.cpu_count()} cores, Python {platform.python_version()}, "
               f"{'quick' if quick else 'full'} sizes.\n\n")
@@ -235,4 +215,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_harness.main(main))

@@ -1,7 +1,8 @@
 """Benchmarks of learned task structures (alternating minimisation).
 
-Every measurement runs in a fresh subprocess (its peak resident memory is read
-with ``os.wait4``); ratios compare measurements of the same run. Not a test: no
+Every measurement runs in a fresh subprocess (``_harness.measure``: its peak
+resident memory is read with ``os.wait4``), after waiting for a quiet machine;
+ratios compare measurements of the same run. Not a test: no
 threshold fails the script, which prints a table and writes
 ``benchmarks/results-learned.md``.
 
@@ -20,22 +21,22 @@ Usage::
 
     python benchmarks/learned.py            # all, about 5 minutes on 2 cores
     python benchmarks/learned.py --quick    # tiny sizes (smoke test)
+    python benchmarks/learned.py --max-wait 0   # do not wait for a quiet machine
 """
 
 import argparse
-import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+import _harness
 
 HERE = Path(__file__).resolve().parent
 
 
 # --------------------------------------------------------------------------- #
-# Workers (run in a subprocess)                                               #
+# The measured function (run in a subprocess by _harness.measure)             #
 # --------------------------------------------------------------------------- #
 def _complete_problem(n, T, seed=0):
     import numpy as np
@@ -60,7 +61,7 @@ def _school():
     return long_to_wide(X, y, task)
 
 
-def worker(spec):
+def fit_case(spec):
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -97,22 +98,14 @@ def worker(spec):
         model.fit(X, Y)
     seconds = time.perf_counter() - start
     info = model.solver_info_
-    return {"seconds": seconds, "n_iter": int(model.n_iter_), "solver": model.solver_,
+    return {"time": seconds, "n_iter": int(model.n_iter_), "solver": model.solver_,
             "b_step_solver": info.get("b_step_solver", model.solver_),
             "n_samples": int(X.shape[0]), "n_tasks": int(Y.shape[1])}
 
 
-def measure(spec):
-    """Run one worker in a fresh subprocess; its result plus peak RSS (GiB)."""
-    cmd = [sys.executable, __file__, "--worker", json.dumps(spec)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        return {"error": f"worker exited with status {status}"}
-    result = json.loads(out.strip().splitlines()[-1])
-    result["peak_rss_gib"] = usage.ru_maxrss * 1024 / 2**30
-    return result
+def run_case(spec):
+    """``fit_case(spec)`` measured in a fresh subprocess (``_harness.measure``)."""
+    return _harness.measure(fit_case, spec, spec["kind"], strict=True)
 
 
 # --------------------------------------------------------------------------- #
@@ -120,62 +113,56 @@ def measure(spec):
 # --------------------------------------------------------------------------- #
 def bench_complete(quick):
     n, T = (400, 5) if quick else (4000, 20)
-    learned = measure({"kind": "complete_learned", "n": n, "T": T, "iters": 50})
-    dense = measure({"kind": "complete_fixed_dense", "n": n, "T": T, "iters": 1})
-    mean = measure({"kind": "complete_fixed_mean", "n": n, "T": T, "iters": 1})
+    learned = run_case({"kind": "complete_learned", "n": n, "T": T, "iters": 50})
+    dense = run_case({"kind": "complete_fixed_dense", "n": n, "T": T, "iters": 1})
+    mean = run_case({"kind": "complete_fixed_mean", "n": n, "T": T, "iters": 1})
     rows = []
     for base, label in ((dense, "fixed dense A ('eig')"),
                         (mean, "fixed mean-regularised A ('cholesky')")):
-        ratio = learned["seconds"] / base["seconds"]
+        ratio = _harness.ratio(learned["time"], base["time"])
+        eig = "eig" in label
         rows.append({
             "benchmark": f"1. n={n}, T={T}, rbf, complete: learned OutputKernel, "
                          f"{learned['n_iter']} iterations vs one {label}",
-            "ours": f"{learned['seconds']:.2f} s", "baseline": f"{base['seconds']:.2f} s",
-            "ratio": f"{ratio:.2f}x",
-            "target": "<= 1.25x" if "eig" in label else "(informative)",
-            "result": ("pass" if ratio <= 1.25 else "FAIL") if "eig" in label else "info",
-            "memory": f"{learned['peak_rss_gib']:.2f} / {base['peak_rss_gib']:.2f} GiB",
+            "ours": f"{learned['time']:.2f} s", "baseline": f"{base['time']:.2f} s",
+            "ratio": _harness.fmt_ratio(ratio),
+            "target": "<= 1.25x" if eig else "(informative)",
+            "result": _harness.verdict(ratio, 1.25) if eig else "info",
+            "memory": _memory(learned, base),
         })
     return rows
 
 
 def bench_school(quick, kernel, solver, iters, label):
     extra = {"n_schools": 15} if quick else {}
-    learned = measure({"kind": "school_learned", "kernel": kernel, "solver": solver,
-                       "iters": iters, **extra})
-    fixed = measure({"kind": "school_fixed", "kernel": kernel, "solver": solver, **extra})
+    learned = run_case({"kind": "school_learned", "kernel": kernel, "solver": solver,
+                        "iters": iters, **extra})
+    fixed = run_case({"kind": "school_fixed", "kernel": kernel, "solver": solver, **extra})
     # One B-step per iteration plus the final one at the learned A.
-    per_iter = learned["seconds"] / (learned["n_iter"] + 1)
-    ratio = per_iter / fixed["seconds"]
+    per_iter = learned["time"] / (learned["n_iter"] + 1)
+    ratio = _harness.ratio(per_iter, fixed["time"])
     return [{
         "benchmark": f"{label}: School {learned['n_samples']} students, "
                      f"{learned['n_tasks']} tasks, kernel={kernel}, learned TaskRelation "
                      f"({learned['b_step_solver']} B-steps), {learned['n_iter']} "
-                     f"iterations, total {learned['seconds']:.1f} s; per iteration vs "
+                     f"iterations, total {learned['time']:.1f} s; per iteration vs "
                      f"one fixed fit ({fixed['solver']})",
-        "ours": f"{per_iter:.2f} s/iter", "baseline": f"{fixed['seconds']:.2f} s",
-        "ratio": f"{ratio:.2f}x", "target": "<= 1.5x",
-        "result": "pass" if ratio <= 1.5 else "FAIL",
-        "memory": f"{learned['peak_rss_gib']:.2f} / {fixed['peak_rss_gib']:.2f} GiB",
+        "ours": f"{per_iter:.2f} s/iter", "baseline": f"{fixed['time']:.2f} s",
+        "ratio": _harness.fmt_ratio(ratio), "target": "<= 1.5x",
+        "result": _harness.verdict(ratio, 1.5),
+        "memory": _memory(learned, fixed),
     }]
+
+
+def _memory(ours, baseline):
+    return f"{ours['peak_rss_mib'] / 1024:.2f} / {baseline['peak_rss_mib'] / 1024:.2f} GiB"
 
 
 COLUMNS = ["benchmark", "ours", "baseline", "ratio", "target", "result", "memory"]
 
 
 def render(rows, elapsed):
-    import numpy
-    import scipy
-    import sklearn
-
-    cpu = "unknown"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    facts = _harness.machine_facts()
     lines = [
         "# rkhsmtl: learned task structures, benchmark results",
         "",
@@ -183,26 +170,22 @@ def render(rows, elapsed):
         "subprocess, ratios within this run. Memory: peak RSS of ours / baseline "
         "(interpreter and imports included).",
         "",
-        f"Machine: {os.cpu_count()} cores, {cpu}, {platform.platform()}; Python "
-        f"{platform.python_version()}, numpy {numpy.__version__}, scipy "
-        f"{scipy.__version__}, scikit-learn {sklearn.__version__}; total {elapsed:.0f} s.",
+        f"Machine: {os.cpu_count()} cores, {facts['CPU model']}, {facts['platform']}; "
+        f"Python {facts['python']}, numpy {facts['numpy']}, scipy {facts['scipy']}, "
+        f"scikit-learn {facts['scikit-learn']}; total {elapsed:.0f} s.",
         "",
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
     ]
-    lines += ["| " + " | ".join(r[c] for c in COLUMNS) + " |" for r in rows]
+    lines += _harness.markdown_table(COLUMNS, [[r[c] for c in COLUMNS] for r in rows])
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--output", default=None, help="markdown file to write")
+    _harness.add_options(parser, max_wait=600.0)
     args = parser.parse_args(argv)
-    if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
-        return 0
+    _harness.configure(args, retries=0, echo=False)
     start = time.perf_counter()
     rows = bench_complete(args.quick)
     rows += bench_school(args.quick, "linear", "auto", 100, "2")
@@ -218,4 +201,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_harness.main(main))

@@ -20,7 +20,7 @@ residual 1e-11, at most 20 000 iterations). The
 loss uses RMTL's normalisation (per-task means, 1/2 for squares: sample weights
 1/(2 n_t) or 1/n_t), ``alpha`` is 0.1 alpha_max where it exists. Timings are
 wall-clock, the best of ``--repeats`` runs, after waiting for a quiet CPU (the
-machine may be shared; see benchmarks/run.py).
+machine may be shared; see ``_harness.wait_for_quiet``).
 
 Usage::
 
@@ -39,15 +39,12 @@ import time
 import warnings
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+import _harness
+import array_api_compat.numpy as xp
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
-import array_api_compat.numpy as xp  # noqa: E402
-import numpy as np  # noqa: E402
-from run import SETTINGS, wait_for_quiet  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-
-from rkhsmtl.linear import (  # noqa: E402
+from rkhsmtl.linear import (
     L21,
     ClusteredMTL,
     Dirty,
@@ -59,14 +56,16 @@ from rkhsmtl.linear import (  # noqa: E402
     TraceNorm,
     tasks_to_wide,
 )
-from rkhsmtl.linear._datafits import LogisticLoss, SquaredLoss  # noqa: E402
-from rkhsmtl.linear._fista import (  # noqa: E402
+from rkhsmtl.linear._datafits import LogisticLoss, SquaredLoss
+from rkhsmtl.linear._fista import (
     _spectral_sq,
     fista,
     loss_alpha_max,
     make_problem,
     objective,
 )
+
+HERE = Path(__file__).resolve().parent
 
 SIZES = {
     "full": [(20, 200, 100), (50, 500, 100)],
@@ -125,6 +124,8 @@ def ista(X, Yf, omega, datafit, penalty, alpha, l2, max_iter, f_star=None,
         L += 2.0 * alpha * float(np.linalg.eigvalsh(penalty.laplacian(T))[-1])
     Z = xp.zeros((B, d, T))
     b = datafit.intercept_at_zero(Yf, omega, X.task_sums, xp)
+    # Bound once, as FISTA does: a raw penalty would rebuild its Laplacian each call.
+    penalty = penalty.prepare(T, xp, None, Z.dtype)
     start = time.perf_counter()
     for it in range(1, max_iter + 1):
         W = xp.sum(Z, axis=0)
@@ -147,16 +148,6 @@ def ista(X, Yf, omega, datafit, penalty, alpha, l2, max_iter, f_star=None,
     return None if f_star is not None else max_iter
 
 
-def best_of(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        wait_for_quiet()
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
-
-
 def run_case(T, d, n_t, name, penalty, loss, frac, l2, mode, repeats):
     X, Yf, omega = make_data(T, d, n_t, loss)
     datafit = SquaredLoss() if loss == "squared" else LogisticLoss()
@@ -177,17 +168,18 @@ def run_case(T, d, n_t, name, penalty, loss, frac, l2, mode, repeats):
         reached = np.nonzero(hist - f_star <= GAP * abs(f_star))[0]
         k = int(reached[0]) + 1
         # Time exactly k iterations (tol=0 never stops early).
-        t_ours, (_, _, info) = best_of(
+        t_ours, _, (_, _, info) = _harness.best_time(
             lambda: fista(X, Yf, omega, datafit, penalty, alpha, l2, xp, tol=0.0,
-                          max_iter=k, record_history=False), repeats)
+                          max_iter=k, record_history=False), repeats, quiet=True)
         # ISTA: count the iterations to the gap (with objective evaluations, at
         # most the budget), then time exactly that many without them.
         k_ista = ista(X, Yf, omega, datafit, penalty, alpha, l2, 10**7, f_star,
                       ISTA_BUDGET_S[mode])
         t_ista = None
         if k_ista is not None:
-            t_ista, _ = best_of(lambda: ista(X, Yf, omega, datafit, penalty, alpha, l2,
-                                             k_ista), repeats)
+            t_ista, _, _ = _harness.best_time(
+                lambda: ista(X, Yf, omega, datafit, penalty, alpha, l2, k_ista), repeats,
+                quiet=True)
     return {
         "size": f"T={T}, d={d}", "penalty": name, "loss": loss, "iters": k,
         "t_ours": t_ours, "ms_iter": 1e3 * t_ours / k, "t_ista": t_ista,
@@ -195,31 +187,28 @@ def run_case(T, d, n_t, name, penalty, loss, frac, l2, mode, repeats):
     }
 
 
+COLUMNS = ["size", "penalty", "loss", "FISTA iters", "FISTA time (s)", "ms / iter",
+           "RMTL ms / iter", "ISTA iters", "ISTA time (s)", "ISTA / FISTA"]
+
+
 def table(rows, mode):
-    out = ["| size | penalty | loss | FISTA iters | FISTA time (s) | ms / iter | "
-           "RMTL ms / iter | ISTA iters | ISTA time (s) | ISTA / FISTA |",
-           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    cells = []
     for r in rows:
-        if r["t_ista"] is None:
-            ista_t = "not reached"
-            ratio = "-"
-        else:
-            ista_t, ratio = f"{r['t_ista']:.3f}", f"{r['t_ista'] / r['t_ours']:.1f}"
-        out.append(f"| {r['size']} | {r['penalty']} | {r['loss']} | {r['iters']} | "
-                   f"{r['t_ours']:.3f} | {r['ms_iter']:.2f} | {r['rmtl']} | "
-                   f"{r['k_ista'] or '-'} | {ista_t} | {ratio} |")
-    return "\n".join(out)
+        ista_t = "not reached" if r["t_ista"] is None else f"{r['t_ista']:.3f}"
+        ratio = _harness.fmt_ratio(_harness.ratio(r["t_ista"], r["t_ours"]), "{:.1f}")
+        cells.append([r["size"], r["penalty"], r["loss"], r["iters"], f"{r['t_ours']:.3f}",
+                      f"{r['ms_iter']:.2f}", r["rmtl"], r["k_ista"] or "-", ista_t, ratio])
+    return "\n".join(_harness.markdown_table(COLUMNS, cells, ["---"] * 3 + ["---:"] * 7))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--max-wait", type=float, default=SETTINGS["max_wait"],
-                        help="seconds to wait for a quiet CPU before each timing")
+    _harness.add_options(parser, max_wait=600.0)
     parser.add_argument("--only", default=None, help="run penalties containing this")
     args = parser.parse_args(argv)
-    SETTINGS["max_wait"] = args.max_wait
+    _harness.configure(args)
     mode = "quick" if args.quick else "full"
     rows = []
     for T, d, n_t in SIZES[mode]:
@@ -245,4 +234,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(_harness.main(main))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmarks of rkhsmtl's fixed-structure kernel ridge solvers.
 
-Every measurement runs in a fresh subprocess, so that
+Every measurement runs in a fresh subprocess (``_harness.measure``), so that
 
 * its peak resident memory (``ru_maxrss`` of that child, read with ``os.wait4``)
   belongs to that measurement alone -- BLAS/LAPACK work arrays included, which
@@ -27,17 +27,13 @@ performance targets are reported, not enforced.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
-import signal
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
+
+import _harness
+from _harness import Row, measure
 
 HERE = Path(__file__).resolve().parent
 
@@ -66,36 +62,11 @@ PRED_RTOL = 1e-8  # MultiTaskKernelRidge(independent) vs KernelRidge predictions
 COEF_RTOL = 1e-8  # our dual coefficients vs the stacked Kronecker solve
 RESID_RTOL = 1e-8  # stationarity residual of an observed-entries fit
 CHOL_RTOL = 1e-10  # ||L L^T v - M v|| / ||M v|| of a Cholesky factor
-WORKER_TIMEOUT = 3600.0  # seconds; a hung child is killed and reported
-# Before each measurement, wait up to QUIET_MAX_WAIT s for other processes to use
-# fewer than QUIET_THRESHOLD cores (the machine may be shared).
-QUIET_THRESHOLD = 0.3
-# Defaults of --max-wait (s) and --retries (re-measure a disturbed run at most this
-# many times).
-SETTINGS = {"max_wait": 600.0, "retries": 2}
-WAITED = [0.0]  # seconds spent waiting for quiet in this run
-OTHER_LOAD_NOTE = 0.1  # report other processes' load above this many cores
 
 
 # =============================================================================
-# Worker side: everything below up to "Parent side" runs in a child process.
+# Worker side: functions run in a child process by _harness.measure.
 # =============================================================================
-def _best_time(fn, repeats, budget=20.0):
-    """Run ``fn`` up to ``repeats`` times (stop early once ``budget`` s are spent).
-
-    Returns the best wall time, all times and the last result.
-    """
-    times, out = [], None
-    start_all = time.perf_counter()
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-        if time.perf_counter() - start_all > budget:
-            break
-    return min(times), times, out
-
-
 def _complete_data(n, T, d, n_test, seed=SEED):
     """Related smooth tasks on Gaussian inputs, complete targets."""
     import numpy as np
@@ -240,7 +211,7 @@ def work_mtkr_complete(p):
         return MultiTaskKernelRidge(alpha=ALPHA, kernel="rbf",
                                     task_structure=structure).fit(X, Y)
 
-    best, times, model = _best_time(fit, p["repeats"])
+    best, times, model = _harness.best_time(fit, p["repeats"], budget=20.0)
     np.savez(p["out"], pred=model.predict(X_test), coef=model.dual_coef_)
     return {"time": best, "times": times, "solver": model.solver_,
             "solver_info": {k: v for k, v in model.solver_info_.items()
@@ -257,7 +228,7 @@ def work_sklearn_kr(p):
     def fit():
         return KernelRidge(alpha=ALPHA, kernel="rbf", gamma=1.0 / p["d"]).fit(X, Y)
 
-    best, times, model = _best_time(fit, p["repeats"])
+    best, times, model = _harness.best_time(fit, p["repeats"], budget=20.0)
     np.savez(p["out"], pred=model.predict(X_test))
     return {"time": best, "times": times}
 
@@ -279,7 +250,7 @@ def work_kron_naive(p):
         c = scipy.linalg.solve(G, Y.T.reshape(-1), assume_a="pos")
         return c.reshape(T, n).T
 
-    best, times, C = _best_time(solve, p["repeats"])
+    best, times, C = _harness.best_time(solve, p["repeats"], budget=20.0)
     np.savez(p["out"], coef=C)
     return {"time": best, "times": times, "system_size": n * T}
 
@@ -342,145 +313,10 @@ def work_cholesky(p):
     return {"time": elapsed, "times": [elapsed], "N": int(N), "residual": residual}
 
 
-WORKERS = {
-    "idle": work_idle,
-    "mtkr_complete": work_mtkr_complete,
-    "sklearn_kr": work_sklearn_kr,
-    "kron_naive": work_kron_naive,
-    "mtkr_observed": work_mtkr_observed,
-    "cholesky": work_cholesky,
-}
-
-
-def worker_main(name, params_json, result_path):
-    params = json.loads(params_json)
-    result = WORKERS[name](params)
-    with open(result_path, "w") as fh:
-        json.dump(result, fh)
-
 
 # =============================================================================
 # Parent side
 # =============================================================================
-def _cpu_jiffies():
-    """(busy, total) jiffies of all CPUs from /proc/stat, or None."""
-    try:
-        with open("/proc/stat") as fh:
-            fields = [int(x) for x in fh.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return sum(fields) - idle, sum(fields)
-
-
-def _busy_cores(interval=1.0):
-    """Cores kept busy by other processes over ``interval`` seconds (0 if unknown)."""
-    a = _cpu_jiffies()
-    time.sleep(interval)
-    b = _cpu_jiffies()
-    if a is None or b is None or b[1] == a[1]:
-        return 0.0
-    return len(os.sched_getaffinity(0)) * (b[0] - a[0]) / (b[1] - a[1])
-
-
-def wait_for_quiet(max_wait=None, threshold=QUIET_THRESHOLD):
-    """Wait (up to ``max_wait`` s) until other processes use < ``threshold`` cores."""
-    max_wait = SETTINGS["max_wait"] if max_wait is None else max_wait
-    start = time.perf_counter()
-    busy = _busy_cores()
-    announced = False
-    while busy > threshold and time.perf_counter() - start < max_wait:
-        if not announced:
-            print(f"  (other processes busy: {busy:.1f} cores; waiting up to "
-                  f"{max_wait:.0f} s for quiet)", flush=True)
-            announced = True
-        busy = _busy_cores(2.0)
-    WAITED[0] += time.perf_counter() - start
-    return busy
-
-
-def measure(name, params, tmpdir, label, retries=None):
-    """`measure_once`, repeated while other processes disturbed the measurement.
-
-    An attempt during which other processes kept more than ``QUIET_THRESHOLD``
-    cores busy is redone (after waiting for quiet), at most ``retries`` times; the
-    fastest successful attempt is kept. A crash or failure is never retried.
-    """
-    retries = SETTINGS["retries"] if retries is None else retries
-    attempts = []
-    for attempt in range(retries + 1):
-        out = measure_once(name, params, tmpdir, label)
-        attempts.append(out)
-        if out["status"] != "ok" or (out["other_load"] or 0.0) <= QUIET_THRESHOLD:
-            break
-        if attempt < retries:
-            print("    (disturbed by other processes; measuring again)", flush=True)
-    ok = [a for a in attempts if a["status"] == "ok"]
-    best = min(ok, key=lambda a: a["time"]) if ok else attempts[-1]
-    best["attempts"] = len(attempts)
-    return best
-
-
-def measure_once(name, params, tmpdir, label):
-    """Run worker ``name`` in a fresh interpreter; time, peak RSS and exit status.
-
-    Also records how many cores *other* processes kept busy meanwhile
-    (``other_load``: system-wide busy CPU time minus the child's own, per second of
-    wall time), so that a timing disturbed by a concurrent job can be recognised.
-    """
-    busy_before = wait_for_quiet()
-    result_path = os.path.join(tmpdir, f"{label}.json")
-    log_path = os.path.join(tmpdir, f"{label}.log")
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name,
-           "--params", json.dumps(params), "--result", result_path]
-    print(f"  running {label} ...", end="", flush=True)
-    jiffies0 = _cpu_jiffies()
-    t0 = time.perf_counter()
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        timer = threading.Timer(WORKER_TIMEOUT, _kill, (proc.pid,))
-        timer.start()
-        try:
-            _, status, rusage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - t0
-    jiffies1 = _cpu_jiffies()
-    other_load = None
-    if jiffies0 is not None and jiffies1 is not None and jiffies1[1] > jiffies0[1]:
-        ncpu = len(os.sched_getaffinity(0))
-        busy_s = ncpu * wall * (jiffies1[0] - jiffies0[0]) / (jiffies1[1] - jiffies0[1])
-        other_load = max(0.0, (busy_s - rusage.ru_utime - rusage.ru_stime) / wall)
-    out = {"label": label, "wall": wall, "peak_rss_mib": rusage.ru_maxrss / 1024.0,
-           "returncode": proc.returncode, "other_load": other_load,
-           "busy_before": busy_before}
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        out["status"] = f"crashed ({signal.Signals(sig).name})"
-    elif proc.returncode != 0:
-        out["status"] = f"failed (exit {proc.returncode})"
-    else:
-        out["status"] = "ok"
-        with open(result_path) as fh:
-            out.update(json.load(fh))
-    if out["status"] != "ok":
-        with open(log_path) as fh:
-            out["log_tail"] = fh.read()[-2000:]
-    load = "?" if other_load is None else f"{other_load:.2f}"
-    print(f" {out['status']}, {out.get('time', float('nan')):.3f} s, "
-          f"peak RSS {out['peak_rss_mib']:.0f} MiB (child wall {wall:.1f} s, "
-          f"other load {load} cores)", flush=True)
-    return out
-
-
-def _kill(pid):
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
 def _rel_diff(a, b):
     import numpy as np
 
@@ -494,95 +330,13 @@ def _load(tmpdir, label, key):
         return f[key]
 
 
-class Row:
-    """One line of the results table."""
-
-    def __init__(self, benchmark, ours=None, baseline=None, *, kind="slowdown",
-                 target=None, target_text="", check=None, note=""):
-        self.benchmark = benchmark
-        self.ours = ours  # measurement dict or None
-        self.baseline = baseline
-        self.kind = kind  # "slowdown": ours/baseline <= target; "speedup": base/ours >= t
-        self.target = target
-        self.target_text = target_text
-        self.check = check  # (description, value, tolerance) or None
-        self.note = note
-
-    # -- derived values
-    @staticmethod
-    def _ok(m):
-        return m is not None and m["status"] == "ok"
-
-    def ratio(self):
-        if not (self._ok(self.ours) and self._ok(self.baseline)):
-            return None
-        if self.kind == "speedup":
-            return self.baseline["time"] / self.ours["time"]
-        return self.ours["time"] / self.baseline["time"]
-
-    def check_passed(self):
-        if self.check is None:
-            return None
-        _, value, tol = self.check
-        return value is not None and value <= tol
-
-    def verdict(self):
-        if self.kind == "completes":
-            return "pass" if self._ok(self.ours) else "FAIL"
-        if self.kind == "info":
-            return "info"
-        r = self.ratio()
-        if r is None or self.target is None:
-            return "n/a"
-        ok = r >= self.target if self.kind == "speedup" else r <= self.target
-        return "pass" if ok else "FAIL"
-
-    # -- formatting
-    @staticmethod
-    def fmt_time(m):
-        if m is None:
-            return "-"
-        if m["status"] != "ok":
-            return m["status"]
-        return f"{m['time']:.3f} s"
-
-    @staticmethod
-    def fmt_mem(m):
-        if m is None:
-            return "-"
-        return f"{m['peak_rss_mib'] / 1024:.2f} GiB"
-
-    def fmt_ratio(self):
-        r = self.ratio()
-        if r is None:
-            return "-"
-        return f"{r:.1f}x speed-up" if self.kind == "speedup" else f"{r:.2f}x"
-
-    def fmt_check(self):
-        if self.check is None:
-            return "-"
-        desc, value, tol = self.check
-        if value is None:
-            return f"{desc}: not run (FAIL)"
-        mark = "ok" if value <= tol else "FAIL"
-        return f"{desc} {value:.1e} <= {tol:.0e}: {mark}"
-
-    def cells(self):
-        return [self.benchmark, self.fmt_time(self.ours), self.fmt_time(self.baseline),
-                self.fmt_ratio(), self.target_text, self.verdict(),
-                self.fmt_mem(self.ours), self.fmt_mem(self.baseline), self.fmt_check()]
-
-
-HEADER = ["benchmark", "ours", "baseline", "ratio", "target", "result",
-          "peak RSS ours", "peak RSS baseline", "correctness check"]
-
 
 def bench_kernel_ridge(size, tmpdir):
     n, T = size["n"], size["T"]
     common = dict(n=n, T=T, d=size["d"], n_test=size["n_test"], repeats=3)
     print(f"[kernel_ridge] n={n}, T={T}, rbf, vs sklearn KernelRidge on Y (n, T)")
-    base = measure("sklearn_kr", dict(common, out=os.path.join(tmpdir, "skl_kr.npz")),
-                   tmpdir, "skl_kr")
+    base = measure(work_sklearn_kr, dict(common, out=os.path.join(tmpdir, "skl_kr.npz")),
+                   "skl_kr")
     rows = []
     names = {"independent": 'task_structure="independent"',
              "mean_regularized": "MeanRegularized(strength=1)",
@@ -590,9 +344,9 @@ def bench_kernel_ridge(size, tmpdir):
     structures = ("independent", "mean_regularized", "dense")
     for tag, structure in zip("abc", structures, strict=True):
         label = f"ours_kr_{structure}"
-        ours = measure("mtkr_complete", dict(common, structure=structure,
-                                             out=os.path.join(tmpdir, label + ".npz")),
-                       tmpdir, label)
+        ours = measure(work_mtkr_complete, dict(common, structure=structure,
+                                                out=os.path.join(tmpdir, label + ".npz")),
+                       label)
         check = None
         if structure == "independent":
             value = None
@@ -621,12 +375,12 @@ def bench_kronecker(size, tmpdir):
              "dense": "random dense PSD A"}
     for tag, structure in zip("ab", ("mean_regularized", "dense"), strict=True):
         ours_label, base_label = f"ours_kron_{structure}", f"naive_kron_{structure}"
-        ours = measure("mtkr_complete", dict(common, structure=structure, repeats=5,
-                                             out=os.path.join(tmpdir, ours_label + ".npz")),
-                       tmpdir, ours_label)
-        base = measure("kron_naive", dict(common, structure=structure, repeats=1,
-                                          out=os.path.join(tmpdir, base_label + ".npz")),
-                       tmpdir, base_label)
+        ours = measure(work_mtkr_complete,
+                       dict(common, structure=structure, repeats=5,
+                            out=os.path.join(tmpdir, ours_label + ".npz")), ours_label)
+        base = measure(work_kron_naive,
+                       dict(common, structure=structure, repeats=1,
+                            out=os.path.join(tmpdir, base_label + ".npz")), base_label)
         value = None
         if ours["status"] == "ok" and base["status"] == "ok":
             value = _rel_diff(_load(tmpdir, ours_label, "coef"),
@@ -643,8 +397,8 @@ def bench_kronecker(size, tmpdir):
 def bench_school(size, tmpdir):
     print("[school] MeanRegularized, solver='cholesky' vs one scipy.linalg.cholesky")
     p = dict(max_rows=size["max_rows"])
-    ours = measure("mtkr_observed", dict(p, data="school"), tmpdir, "ours_school")
-    base = measure("cholesky", dict(p, data="school", impl="scipy"), tmpdir,
+    ours = measure(work_mtkr_observed, dict(p, data="school"), "ours_school")
+    base = measure(work_cholesky, dict(p, data="school", impl="scipy"),
                    "scipy_chol_school")
     N = ours.get("n_observed") or base.get("N") or "?"
     value = ours.get("residual") if ours["status"] == "ok" else None
@@ -664,7 +418,7 @@ def bench_large(size, tmpdir):
     N, T, d = size["N"], size["T"], size["d"]
     print(f"[large] factorisations of order N={N}")
     rows = []
-    ours = measure("cholesky", dict(data="random", N=N, d=d, impl="rkhsmtl"), tmpdir,
+    ours = measure(work_cholesky, dict(data="random", N=N, d=d, impl="rkhsmtl"),
                    "rkhsmtl_chol_large")
     rows.append(Row(f"4a. rkhsmtl._backend.cholesky, N={N} (rbf Gram + alpha I)", ours,
                     None, kind="completes", target_text="completes",
@@ -672,7 +426,7 @@ def bench_large(size, tmpdir):
                            ours.get("residual") if ours["status"] == "ok" else None,
                            CHOL_RTOL),
                     note="blocked (2048-row diagonal blocks) for N >= 8192; in place"))
-    ours = measure("mtkr_observed", dict(data="heterogeneous", N=N, T=T, d=d), tmpdir,
+    ours = measure(work_mtkr_observed, dict(data="heterogeneous", N=N, T=T, d=d),
                    "ours_hetero_large")
     rows.append(Row(f"4b. fit, {N} rows x {T} tasks, one task per row, MeanRegularized, "
                     f"solver='cholesky' (observed system {N}x{N})", ours, None,
@@ -680,7 +434,7 @@ def bench_large(size, tmpdir):
                     check=("stationarity residual",
                            ours.get("residual") if ours["status"] == "ok" else None,
                            RESID_RTOL)))
-    base = measure("cholesky", dict(data="random", N=N, d=d, impl="scipy"), tmpdir,
+    base = measure(work_cholesky, dict(data="random", N=N, d=d, impl="scipy"),
                    "scipy_chol_large")
     if base["status"] == "ok":
         what = (f"completed this time (factor check {base['residual']:.1e}); same matrix "
@@ -696,89 +450,7 @@ RUNNERS = {"kernel_ridge": bench_kernel_ridge, "kronecker": bench_kronecker,
            "school": bench_school, "large": bench_large}
 
 
-# ---- machine description and output -----------------------------------------
-def machine_facts():
-    import numpy
-    import scipy
-    import sklearn
-
-    import rkhsmtl
-
-    facts = {}
-    facts["date"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    facts["nproc"] = f"{len(os.sched_getaffinity(0))} (os.cpu_count() = {os.cpu_count()})"
-    cpu, mem = "unknown", "unknown"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemTotal:"):
-                    mem = f"{int(line.split()[1]) / 2**20:.1f} GiB"
-                    break
-    except OSError:
-        pass
-    facts["CPU model"] = cpu
-    facts["memory"] = mem
-    facts["platform"] = platform.platform()
-    facts["python"] = platform.python_version()
-    facts["numpy"] = numpy.__version__
-    facts["scipy"] = scipy.__version__
-    facts["scikit-learn"] = sklearn.__version__
-    facts["rkhsmtl"] = getattr(rkhsmtl, "__version__", "?")
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE,
-                                capture_output=True, text=True, check=True).stdout.strip()
-        facts["git commit"] = commit
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    try:
-        from threadpoolctl import threadpool_info
-
-        libs = []
-        for lib in threadpool_info():
-            libs.append(
-                f"{lib.get('internal_api')} {lib.get('version')} "
-                f"({lib.get('user_api')}, {lib.get('num_threads')} threads, "
-                f"arch {lib.get('architecture', '-')}, {Path(lib['filepath']).name})"
-            )
-        facts["threadpools"] = libs
-    except ImportError:
-        facts["threadpools"] = ["threadpoolctl not installed"]
-    return facts
-
-
-def _loadavg():
-    try:
-        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "?"
-
-
-def render_text(rows):
-    table = [HEADER] + [r.cells() for r in rows]
-    widths = [max(len(str(line[i])) for line in table) for i in range(len(HEADER))]
-    widths[0] = min(widths[0], 60)
-    lines = []
-    for k, line in enumerate(table):
-        cells = []
-        for i, c in enumerate(line):
-            c = str(c)
-            if i == 0 and len(c) > widths[0]:
-                c = c[: widths[0] - 3] + "..."
-            cells.append(c.ljust(widths[i]))
-        lines.append(" | ".join(cells))
-        if k == 0:
-            lines.append("-+-".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
+# ---- output -----------------------------------------------------------------
 def render_markdown(rows, facts, mode, idle, load_start, load_end, elapsed):
     out = [f"# rkhsmtl benchmark results ({mode} run)", "",
            "Produced by `python benchmarks/run.py"
@@ -789,39 +461,16 @@ def render_markdown(rows, facts, mode, idle, load_start, load_end, elapsed):
            f"{idle['peak_rss_mib']:.0f} MiB for an idle worker). "
            "Ratios are ours / baseline (or baseline / ours for speed-ups), measured in "
            "the same run.", "", "## Machine", ""]
-    for key, value in facts.items():
-        if isinstance(value, list):
-            out.append(f"- {key}:")
-            out.extend(f"  - {v}" for v in value)
-        else:
-            out.append(f"- {key}: {value}")
+    out += _harness.facts_markdown(facts)
     out.append(f"- load average (1, 5, 15 min) at start: {load_start}; at end: "
                f"{load_end}")
-    out.append(f"- total run time: {elapsed:.0f} s, of which {WAITED[0]:.0f} s waiting for "
-               "other processes to go quiet")
-    out += ["", "## Results", "", "| " + " | ".join(HEADER) + " |",
-            "|" + "|".join("---" for _ in HEADER) + "|"]
-    for r in rows:
-        out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in r.cells())
-                   + " |")
+    out.append(f"- total run time: {elapsed:.0f} s, of which {_harness.WAITED[0]:.0f} s "
+               "waiting for other processes to go quiet")
+    out += ["", "## Results", ""]
+    out += _harness.markdown_table(Row.HEADER, [r.cells() for r in rows])
     out += ["", "## Notes", ""]
     for r in rows:
-        bits = []
-        if r.note:
-            bits.append(r.note)
-        for who, m in (("ours", r.ours), ("baseline", r.baseline)):
-            if m is not None and (m.get("other_load") or 0.0) > OTHER_LOAD_NOTE:
-                bits.append(f"other processes kept {m['other_load']:.2f} cores busy "
-                            f"during the {who} run (timing may be inflated)")
-            if m is not None and m.get("attempts", 1) > 1:
-                bits.append(f"{who}: best of {m['attempts']} attempts (re-measured "
-                            "because other processes were busy)")
-            if m is not None and m.get("times") and len(m["times"]) > 1:
-                bits.append(f"{who} repeats: "
-                            + ", ".join(f"{t:.3f}" for t in m["times"]) + " s")
-            if m is not None and m.get("log_tail"):
-                tail = m["log_tail"].strip().splitlines()[-1:] or [""]
-                bits.append(f"{who} {m['status']}; last output: `{tail[0][:200]}`")
+        bits = r.notes()
         if bits:
             out.append(f"- **{r.benchmark.split(' ', 1)[0]}** " + "; ".join(bits))
     return "\n".join(out) + "\n"
@@ -837,41 +486,28 @@ def main(argv=None):
     parser.add_argument("--output", type=Path, default=None,
                         help="markdown output (default benchmarks/results.md, or "
                              "benchmarks/results-quick.md with --quick)")
-    parser.add_argument("--max-wait", type=float, default=SETTINGS["max_wait"],
-                        help="seconds to wait before each measurement for other "
-                             "processes to go quiet (default %(default)s)")
-    parser.add_argument("--retries", type=int, default=SETTINGS["retries"],
-                        help="re-measure a run disturbed by other processes at most "
-                             "this many times (default %(default)s)")
-    # Internal: run one measurement in this (child) process.
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--params", help=argparse.SUPPRESS)
-    parser.add_argument("--result", help=argparse.SUPPRESS)
+    _harness.add_options(parser, max_wait=600.0, retries=2)
     args = parser.parse_args(argv)
+    _harness.configure(args)
 
-    if args.worker:
-        worker_main(args.worker, args.params, args.result)
-        return 0
-
-    SETTINGS.update(max_wait=args.max_wait, retries=args.retries)
     mode = "quick" if args.quick else "full"
     output = args.output or HERE / ("results-quick.md" if args.quick else "results.md")
     selected = args.only or list(BENCHMARKS)
-    facts = machine_facts()
-    load_start = _loadavg()
+    facts = _harness.machine_facts()
+    load_start = _harness.loadavg()
     print(f"rkhsmtl benchmarks ({mode}); CPU {facts['CPU model']}, nproc {facts['nproc']}")
     t_start = time.perf_counter()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="rkhsmtl-bench-") as tmpdir:
-        idle = measure("idle", {}, tmpdir, "idle", retries=0)
-        for name in BENCHMARKS:
-            if name in selected:
-                rows.extend(RUNNERS[name](SIZES[mode][name], tmpdir))
+    tmpdir = _harness.workdir()
+    idle = measure(work_idle, {}, "idle", retries=0)
+    for name in BENCHMARKS:
+        if name in selected:
+            rows.extend(RUNNERS[name](SIZES[mode][name], tmpdir))
     elapsed = time.perf_counter() - t_start
-    load_end = _loadavg()
+    load_end = _harness.loadavg()
 
     print()
-    print(render_text(rows))
+    print(_harness.text_table(Row.HEADER, [r.cells() for r in rows]))
     for r in rows:
         if r.note:
             print(f"  {r.benchmark.split(' ', 1)[0]} {r.note}")
@@ -892,4 +528,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_harness.main(main))
