@@ -38,6 +38,10 @@ from .plan import PRECONDITIONERS
 __all__ = ["jacobi_preconditioner", "nystrom_preconditioner", "observed_preconditioner"]
 
 
+# Multiples of the stabilising shift of the Nystrom sketch tried in turn.
+_SHIFT_FACTORS = (1.0, 1e2, 1e4, 1e6)
+
+
 def _frobenius(M, xp):
     return math.sqrt(float(xp.sum(M * M)))
 
@@ -100,12 +104,24 @@ def nystrom_preconditioner(operator, size, alpha, rank, xp, dtype, device):
     eps = float(xp.finfo(dtype).eps)
     # The shift makes the core Q^T (H Q + shift Q) positive definite in floating
     # point for a positive semidefinite H; it is removed from the eigenvalues below.
-    shift = math.sqrt(size) * eps * _frobenius(sketch, xp)
-    shift = max(shift, eps)
-    shifted = sketch + shift * Q
-    core = Q.T @ shifted
-    core = 0.5 * (core + core.T)
-    L = xp.linalg.cholesky(core)
+    base_shift = max(math.sqrt(size) * eps * _frobenius(sketch, xp), eps)
+    # A kernel matrix computed in floating point (rbf from squared distances,
+    # duplicated rows) can have negative eigenvalues a little beyond that shift:
+    # larger shifts, still far below alpha for any sensible problem, are tried before
+    # giving up (a truly indefinite H fails them all).
+    for factor in _SHIFT_FACTORS:
+        shift = factor * base_shift
+        shifted = sketch + shift * Q
+        core = Q.T @ shifted
+        core = 0.5 * (core + core.T)
+        try:
+            L = xp.linalg.cholesky(core)
+        except Exception:  # noqa: BLE001 - the LinAlgError of any namespace
+            if factor == _SHIFT_FACTORS[-1]:
+                raise
+            continue
+        if math.isfinite(_frobenius(L, xp)):
+            break
     B = solve_triangular(L, shifted.T, xp, lower=True).T
     if not math.isfinite(_frobenius(B, xp)):
         raise ValueError("the Nystrom factor of the sketch H Q is not finite")
