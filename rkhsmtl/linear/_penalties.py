@@ -452,14 +452,13 @@ class GraphPenalty(LinearPenalty):
 
     Parameters
     ----------
-    adjacency : {"chain", "complete", "mean"}, array-like of shape \
-            (n_tasks, n_tasks) or list of tuples, default="chain"
+    adjacency : {"chain", "complete", "mean"}, array-like or list, default="chain"
         "chain": consecutive tasks (``||w_t - w_{t+1}||^2`` for every ``t``);
         "complete": every pair with weight 1; "mean": every pair with weight
         ``1 / T``, i.e. mean-regularised MTL (``tr(W L W^T) = sum_t ||w_t -
-        w_bar||^2``); a symmetric non-negative ``T x T`` weight matrix; or a list
-        of edges ``(s, t)`` or ``(s, t, weight)`` (tuples). Ignored when
-        ``incidence`` is given.
+        w_bar||^2``); a symmetric non-negative ``(n_tasks, n_tasks)`` weight
+        matrix; or a list of edges ``(s, t)`` or ``(s, t, weight)`` (tuples).
+        Ignored when ``incidence`` is given.
     l1_weight : float, default=0.0
         Weight of an additional lasso term relative to the graph term: the penalty
         is ``alpha * (tr(W L W^T) + l1_weight * ||W||_1)`` (MALSAR's

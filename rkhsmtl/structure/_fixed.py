@@ -288,13 +288,12 @@ class Graph(TaskStructure):
 
     Parameters
     ----------
-    adjacency : {"chain", "complete", "mean"}, array-like of shape \
-            (n_tasks, n_tasks) or list of tuples, default="chain"
-        Edge weights between tasks (symmetric, non-negative; the diagonal is
-        ignored), a list of edges ``(s, t)`` or ``(s, t, weight)``, or a
-        shortcut: ``"chain"`` links task ``t`` to ``t + 1`` (e.g. consecutive
-        years), ``"complete"`` links every pair with weight 1, ``"mean"`` every
-        pair with weight ``1 / T``.
+    adjacency : {"chain", "complete", "mean"}, array-like or list, default="chain"
+        Edge weights between tasks (an ``(n_tasks, n_tasks)`` array, symmetric,
+        non-negative; the diagonal is ignored), a list of edges ``(s, t)`` or
+        ``(s, t, weight)``, or a shortcut: ``"chain"`` links task ``t`` to
+        ``t + 1`` (e.g. consecutive years), ``"complete"`` links every pair with
+        weight 1, ``"mean"`` every pair with weight ``1 / T``.
     strength : float, default=1.0
         How strongly linked tasks are pulled together (``>= 0``).
     """
