@@ -14,7 +14,13 @@ def test_examples_are_found():
     assert len(EXAMPLES) >= 3
 
 
-@pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
+# The examples that take ten seconds or more even in small mode (still run in CI).
+SLOW = {"school_protocol.py", "linear_models.py"}
+
+
+@pytest.mark.parametrize("script", [
+    pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW else p for p in EXAMPLES
+], ids=lambda p: p.name)
 def test_example_runs(script, tmp_path):
     env = dict(os.environ, RKHSMTL_EXAMPLE_SMALL="1", MPLBACKEND="Agg")
     result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,

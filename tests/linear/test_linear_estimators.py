@@ -370,11 +370,11 @@ def test_array_api_strict_task_blocked_layout(device):
     np.testing.assert_allclose(coef, ref.coef_, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_school_cmtl_reaches_the_reference_optimum():
     """MALSAR's Least_CMTL objective on School (rho1 = rho2 = 1000, k = 5, no
-    intercept, 1/2 squared loss) has the minimum 1 133 661.6 (reference notes,
-    shared/reference/malsar.md, from an independent solver; MALSAR itself reports
-    a value below it). With the documented mapping alpha = 2 rho1, l2 = 2 rho2 our
+    intercept, 1/2 squared loss) has the minimum 1 133 661.6 (from an independent
+    solver; MALSAR itself reports a value below it). With the documented mapping alpha = 2 rho1, l2 = 2 rho2 our
     objective is twice theirs."""
     from rkhsmtl.datasets import load_school
 
