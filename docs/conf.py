@@ -4,12 +4,25 @@ Build (warnings are errors)::
 
     python -m sphinx -W --keep-going -b html docs docs/_build/html
 
-Only extensions shipped with Sphinx itself and numpydoc are used; nothing is fetched
-from the network at build time (no intersphinx).
+Only extensions shipped with Sphinx itself, numpydoc and sphinx-gallery are used;
+nothing is fetched from the network at build time (no intersphinx).
+
+The scripts in ``examples/`` are run by sphinx-gallery during the build, on their
+small data (``RKHSMTL_EXAMPLE_SMALL=1``) so that the whole build takes a few minutes;
+an example that raises fails the build.
 """
 
 import os
 import sys
+
+# The examples run in small mode (set before anything imports them) and draw with
+# the non-interactive Agg backend.
+os.environ.setdefault("RKHSMTL_EXAMPLE_SMALL", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+# Their problems are small: one BLAS thread is as fast, and it avoids the
+# slow-down of spinning BLAS threads on a busy machine (set before NumPy loads).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 # The package is normally installed (``pip install -e ".[docs]"``); fall back to the
 # source tree so that the docs also build from a plain clone.
@@ -30,6 +43,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
     "numpydoc",
+    "sphinx_gallery.gen_gallery",
 ]
 
 templates_path = ["_templates"]
@@ -50,6 +64,45 @@ autodoc_member_order = "bysource"
 numpydoc_show_class_members = False
 numpydoc_show_inherited_class_members = False
 numpydoc_class_members_toctree = False
+
+# -- Gallery of examples (sphinx-gallery) ----------------------------------------
+# examples/*.py become docs/auto_examples/ (git-ignored; recreated at every build):
+# every script is executed (in small mode, see above), its printed output and its
+# matplotlib figures are rendered below the code cell that produced them.
+from sphinx_gallery.sorting import ExplicitOrder  # noqa: E402
+
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    # Execute every example, not only the plot_*.py ones.
+    "filename_pattern": r"\.py$",
+    # From the data and the fixed structures to the learned ones, then the
+    # classifier, distribution matching and the linear models; an example not
+    # listed comes last.
+    "within_subsection_order": ExplicitOrder([
+        "plot_datasets.py",
+        "plot_task_structures.py",
+        "solvers_and_memory.py",
+        "plot_learned_structure.py",
+        "school_protocol.py",
+        "digits_related_tasks.py",
+        "distribution_matching.py",
+        "linear_models.py",
+        "*",
+    ]),
+    # A broken example fails the build (and CI), instead of a warning.
+    "abort_on_example_error": True,
+    "image_scrapers": ("matplotlib",),
+    # The examples print what they want shown; the value of a cell's last
+    # expression (an Axes, a Legend, ...) is not rendered.
+    "capture_repr": (),
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    # No page of timings (sg_execution_times.rst); an example page states its
+    # running time when it exceeds 5 s.
+    "write_computation_times": False,
+    "min_reported_time": 5,
+}
 
 # -- HTML output ---------------------------------------------------------------
 html_theme = "alabaster"
