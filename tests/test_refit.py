@@ -35,6 +35,8 @@ CASES = [
      {"penalty": "l21", "alpha": 0.1}, False),
     (MultiTaskLinearRegressor(), {"penalty": "dirty", "alpha": 0.1},
      {"penalty": "l21", "alpha": 0.1}, False),
+    (MultiTaskLinearRegressor(warm_start=True), {"penalty": "dirty", "alpha": 0.1},
+     {"penalty": "l21", "alpha": 0.1}, False),
     (MultiTaskLinearClassifier(), {"penalty": "cmtl", "alpha": 0.1, "l2": 0.1},
      {"penalty": "lasso", "alpha": 0.1}, True),
     (DistributionMatchingMTL(random_state=0, weighting_cv=2),

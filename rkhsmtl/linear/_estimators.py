@@ -12,6 +12,7 @@ from .._backend import array_device, to_namespace
 from .._base import BinaryTasksClassifierMixin
 from .._labels import check_both_classes_weighted, encode_binary_tasks
 from .._validation import (
+    reset_fitted_attributes,
     validate_sample_weight,
     validate_targets,
     validate_X_fit,
@@ -118,6 +119,11 @@ class _MultiTaskLinearBase(MultiOutputMixin, BaseEstimator):
         tags.array_api_support = True
         return tags
 
+    def _reset(self):
+        """Clear the previous fit; a warm start keeps the coefficients it starts from."""
+        reset_fitted_attributes(
+            self, keep=("coef_", "intercept_") if self.warm_start else ())
+
     def _fit_wide(self, X, Y, sample_weight, xp, device):
         alpha = _check_real(self.alpha, "alpha")
         l2 = _check_real(self.l2, "l2")
@@ -148,13 +154,9 @@ class _MultiTaskLinearBase(MultiOutputMixin, BaseEstimator):
         self._n_blocks = prepared.n_blocks
         if prepared.n_blocks > 1:
             self.coef_components_ = self._components
-        elif hasattr(self, "coef_components_"):
-            del self.coef_components_
         extras = prepared.extras(W, alpha, l2, xp)
         if "task_relation" in extras:
             self.task_relation_ = extras["task_relation"]
-        elif hasattr(self, "task_relation_"):
-            del self.task_relation_
         self.penalty_ = penalty
         self.n_iter_ = int(info["n_iter"])
         self.objective_history_ = xp.asarray(info["objective_history"], dtype=X.dtype,
@@ -259,6 +261,7 @@ class MultiTaskLinearRegressor(RegressorMixin, _MultiTaskLinearBase):
         -------
         self : object
         """
+        self._reset()
         X, xp = validate_X_fit(self, X)
         device = array_device(X)
         Y, was_1d = validate_targets(y, X.shape[0], xp, device)
@@ -383,6 +386,7 @@ class MultiTaskLinearClassifier(BinaryTasksClassifierMixin, ClassifierMixin,
         -------
         self : object
         """
+        self._reset()
         X, xp = validate_X_fit(self, X)
         device = array_device(X)
         Y_pm, classes, was_1d = encode_binary_tasks(y)

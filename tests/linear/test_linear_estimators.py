@@ -374,8 +374,8 @@ def test_array_api_strict_task_blocked_layout(device):
 def test_school_cmtl_reaches_the_reference_optimum():
     """MALSAR's Least_CMTL objective on School (rho1 = rho2 = 1000, k = 5, no
     intercept, 1/2 squared loss) has the minimum 1 133 661.6 (from an independent
-    solver; MALSAR itself reports a value below it). With the documented mapping alpha = 2 rho1, l2 = 2 rho2 our
-    objective is twice theirs."""
+    solver; MALSAR itself reports a value below it). With the documented mapping
+    alpha = 2 rho1, l2 = 2 rho2 our objective is twice theirs."""
     from rkhsmtl.datasets import load_school
 
     X, Y = load_school(wide=True)
