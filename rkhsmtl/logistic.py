@@ -219,6 +219,8 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
                                      self.fit_intercept)
         n_tasks = Y_pm.shape[1]
         structure = resolve_task_structure(self.task_structure)
+        # A fixed structure is validated before the kernel is factorised.
+        A_fixed = None if structure.is_learned else structure.task_matrix(n_tasks)
         xp = placement.xp
         gram = self._training_gram(X, placement)
         Yc, W = placement.to_compute(Y_pm), placement.to_compute(W_host)
@@ -230,7 +232,7 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
                 tol=float(self.tol), max_iter=int(self.max_iter), verbose=self.verbose)
             newton = info["newton"]
         else:
-            A = xp.astype(placement.to_compute(structure.task_matrix(n_tasks)), Yc.dtype)
+            A = xp.astype(placement.to_compute(A_fixed), Yc.dtype)
             C, b, info = fit_logistic_fixed(
                 Phi, Yc, W, A, alpha, xp, fit_intercept=self.fit_intercept,
                 tol=float(self.tol), max_iter=int(self.max_iter))

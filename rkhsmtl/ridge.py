@@ -191,6 +191,7 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
                                                placement.device_in)
         n_tasks = Y.shape[1]
         structure = resolve_task_structure(self.task_structure)
+        A_fixed = None if structure.is_learned else structure.task_matrix(n_tasks)
         xp = placement.xp
         gram = self._training_gram(X, placement)
         Yc, Wc = placement.to_compute(Y), placement.to_compute(sample_weight)
@@ -201,7 +202,7 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
                 max_iter=int(self.max_iter), tol=float(self.tol), verbose=self.verbose)
             n_iter = info["n_iter"]
         else:
-            A = xp.astype(placement.to_compute(structure.task_matrix(n_tasks)), Yc.dtype)
+            A = xp.astype(placement.to_compute(A_fixed), Yc.dtype)
             C, info = solve_fixed_structure(gram, Yc, A, float(self.alpha), xp,
                                             sample_weight=Wc, solver=self.solver,
                                             options=self.solver_options)

@@ -385,3 +385,14 @@ def test_learned_structure_reports_the_regressors_keys():
         ax = plot_objective(model)
         n_stage_changes = int(np.sum(np.diff(model.solver_info_["deltas"]) != 0))
         assert len(ax.lines) == 1 + n_stage_changes
+
+
+def test_a_wrong_task_structure_is_rejected_before_the_kernel_is_factorised(monkeypatch):
+    X, Y = _problem(seed=15, n=30, T=2)
+
+    def factorise(*args, **kwargs):
+        raise AssertionError("the kernel was factorised before A was validated")
+
+    monkeypatch.setattr("rkhsmtl.logistic.kernel_factor", factorise)
+    with pytest.raises(ValueError, match="it must be 2x2"):
+        MultiTaskKernelClassifier(task_structure=np.eye(3)).fit(X, Y)
