@@ -140,9 +140,10 @@ def resolve_compute_namespace(device, xp_input):
     except ImportError:
         if device == "gpu":
             raise ImportError(
-                "device='gpu' needs CuPy, which is not installed. Install it with "
-                "`pip install rkhsmtl[gpu]` (or the cupy-cudaXXx wheel matching your "
-                "CUDA), or use device='cpu'."
+                "device='gpu' needs CuPy, which is not installed. Install the CuPy "
+                "wheel that matches your CUDA version (e.g. `pip install "
+                "cupy-cuda12x`; from a clone of rkhsmtl, `pip install \".[gpu]\"` "
+                "builds CuPy from source), or use device='cpu'."
             ) from None
         return xp_input
     if not _cupy_gpu_visible():

@@ -61,3 +61,11 @@ def test_resolve_compute_namespace():
     assert resolve_compute_namespace("cpu", xnp) is xnp
     with pytest.raises(ValueError, match="device must be"):
         resolve_compute_namespace("tpu", xnp)
+
+
+def test_gpu_without_cupy_names_an_installable_package(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    with pytest.raises(ImportError, match=r"cupy-cuda12x.*device='cpu'"):
+        resolve_compute_namespace("gpu", xnp)

@@ -52,3 +52,48 @@ def test_demo_without_matplotlib_says_how_to_get_the_heatmap(monkeypatch, tmp_pa
     run_demo(n_schools=5, out=out, output_dir=str(tmp_path))
     assert "rkhsmtl[plot]" in out.getvalue()
     assert not list(tmp_path.iterdir())
+
+
+def test_version_and_python_dash_m(capsys):
+    import subprocess
+    import sys
+
+    import rkhsmtl
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"rkhsmtl {rkhsmtl.__version__}"
+    result = subprocess.run([sys.executable, "-m", "rkhsmtl", "--version"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and rkhsmtl.__version__ in result.stdout
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["demo", "--train-size", "1.5"], "must be between 0 and 1"),
+    (["demo", "--train-size", "half"], "invalid fraction value"),
+    (["demo", "--n-schools", "1"], "must be an integer >= 2"),
+    (["demo", "--output-dir", "/nonexistent/folder"], "not an existing folder"),
+])
+def test_bad_values_are_argparse_errors_before_any_fit(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_help_is_plain_text(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = capsys.readouterr().out
+    assert "``" not in text and "School" in text
+
+
+def test_rows_are_printed_as_the_models_finish():
+    out = io.StringIO()
+    run_demo(n_schools=5, out=out, output_dir=None)
+    lines = out.getvalue().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("method"))
+    first_row = next(i for i, line in enumerate(lines) if line.startswith("independent"))
+    assert header < first_row

@@ -1,0 +1,7 @@
+"""``python -m rkhsmtl``: the same command line as the ``rkhsmtl`` script."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
