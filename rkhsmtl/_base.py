@@ -25,7 +25,33 @@ from ._memory import row_block
 from ._validation import reset_fitted_attributes, validate_X_fit, validate_X_predict
 from .kernels import KERNELS, PairwiseKernel, TrainingGram
 
-__all__ = ["BinaryTasksClassifierMixin", "Placement", "SeparableKernelMixin"]
+__all__ = ["BinaryTasksClassifierMixin", "Placement", "SeparableKernelMixin",
+           "ShortcutParamsMixin"]
+
+
+class ShortcutParamsMixin:
+    """``set_params`` that tunes the parameters of an object given by its name.
+
+    ``task_structure="mean_regularized"`` and ``penalty="dirty"`` name objects
+    (``MeanRegularized()``, ``Dirty()``); scikit-learn's ``set_params`` cannot reach
+    ``task_structure__strength`` through a string. When such a nested parameter is
+    set, the name is first replaced by the object it names, so a grid over
+    ``task_structure__strength`` works whether the structure was given by name or
+    as an object. Subclasses map parameter names to their resolvers in
+    ``_shortcut_params`` (a method returning a dict, to import lazily).
+    """
+
+    def _shortcut_params(self):
+        return {}
+
+    def set_params(self, **params):
+        for name, resolve in self._shortcut_params().items():
+            if not any(key.startswith(name + "__") for key in params):
+                continue
+            value = params.get(name, getattr(self, name))
+            if isinstance(value, str):
+                params[name] = resolve(value)
+        return super().set_params(**params)
 
 
 class Placement:
@@ -55,7 +81,7 @@ class Placement:
         """``x`` back in the input's namespace and device."""
         return to_namespace(x, self.xp_in, self.device_in)
 
-class SeparableKernelMixin:
+class SeparableKernelMixin(ShortcutParamsMixin):
     """Parameter checks and prediction of ``k(x, x') A`` models.
 
     Expects the parameters ``alpha``, ``kernel``, ``gamma``, ``degree``, ``coef0``,
@@ -63,6 +89,11 @@ class SeparableKernelMixin:
     attribute ``_solvers`` (the accepted values of ``solver``) and a method
     ``_check_params``.
     """
+
+    def _shortcut_params(self):
+        from .structure import resolve_task_structure
+
+        return {"task_structure": resolve_task_structure}
 
     # fit takes the whole wide problem: Y (n, T) with NaN, sample_weight (n, T)
     # (read by DistributionMatchingMTL to fit all tasks in one call).

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import SPLITTER_ADVICE
+
 __all__ = ["encode_binary_tasks", "decode_binary_tasks", "missing_mask",
            "binarize_with_classes", "binary_task_weights", "check_both_classes_weighted",
            "check_class_weight", "class_weight_matrix"]
@@ -130,7 +132,7 @@ def encode_binary_tasks(Y):
         if not observed.any():
             raise ValueError(
                 f"Task {t} has no observed label (all-missing column of Y). Drop the "
-                "column or provide labels for it."
+                f"column or provide labels for it. {SPLITTER_ADVICE}"
             )
         task_classes = _task_classes(Y[:, t], observed, t)
         if task_classes.size != 2:
@@ -142,6 +144,7 @@ def encode_binary_tasks(Y):
                 f"labels ({task_classes.tolist()[:5]}). The classifier needs samples "
                 "of exactly 2 classes per task; a multiclass problem can be written "
                 "as one-vs-rest tasks."
+                + (f" {SPLITTER_ADVICE}" if task_classes.size == 1 else "")
             )
         positive = Y[observed, t] == task_classes[1]
         Y_pm[observed, t] = np.where(positive, 1.0, -1.0)

@@ -132,6 +132,17 @@ def check_same_namespace(X, estimator, *, attribute, method):
     )
 
 
+# Inside cross-validation, a task without labels in a training fold usually comes
+# from an integer cv (KFold) on data sorted by task: say what to use instead.
+SPLITTER_ADVICE = (
+    "In cross-validation (GridSearchCV(cv=5), cross_val_score, ...) this means the "
+    "folds left those tasks without training labels (or with one class), as KFold "
+    "does on data sorted by task: pass "
+    "cv=rkhsmtl.model_selection.MultiTaskStratifiedKFold(...), which keeps every "
+    "task in every fold."
+)
+
+
 def check_consistent_rows(X, Y):
     """Raise the usual scikit-learn error when ``X`` and ``Y`` differ in rows.
 
@@ -190,7 +201,8 @@ def validate_targets(Y, n_samples, xp, device, *, allow_missing_tasks=False):
         if empty:
             raise ValueError(
                 f"Task(s) {empty} have no observed label (all-NaN column(s) of Y). "
-                "Drop those columns or provide labels for them."
+                "Drop those columns or provide labels for them. "
+                f"{SPLITTER_ADVICE}"
             )
     return Y, was_1d
 

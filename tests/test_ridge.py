@@ -295,3 +295,31 @@ def test_stacked_reference_for_fixed_matrix_structure(data):
     model = MultiTaskKernelRidge(alpha=0.2, task_structure=FixedMatrix(A)).fit(X, Y)
     K = pairwise_kernels(X, metric="rbf", gamma=1 / 3)
     assert rel_err(model.dual_coef_, stacked_kronecker_solve(K, Y, A, 0.2)) < 1e-8
+
+
+def test_a_structure_given_by_name_is_tunable_by_its_parameters(data):
+    X, Y = data
+    search = GridSearchCV(
+        MultiTaskKernelRidge(task_structure="mean_regularized"),
+        {"task_structure__strength": [0.1, 10.0]},
+        cv=KFold(3, shuffle=True, random_state=0)).fit(X, Y)
+    assert search.best_params_["task_structure__strength"] in (0.1, 10.0)
+    model = MultiTaskKernelRidge(task_structure="mean_regularized")
+    model.set_params(task_structure__strength=3.0)
+    assert isinstance(model.task_structure, MeanRegularized)
+    assert model.task_structure.get_params() == {"strength": 3.0}
+    # The same values through the object give the same fit.
+    by_object = MultiTaskKernelRidge(task_structure=MeanRegularized(3.0)).fit(X, Y)
+    assert rel_err(model.fit(X, Y).predict(X), by_object.predict(X)) < 1e-12
+    # Setting the name and its parameter together works too.
+    both = MultiTaskKernelRidge().set_params(task_structure="chain",
+                                             task_structure__strength=2.0)
+    assert both.task_structure.get_params()["strength"] == 2.0
+
+
+def test_a_task_without_training_labels_names_the_multitask_splitter(data):
+    X, Y = data
+    Y = Y.copy()
+    Y[:, 1] = np.nan
+    with pytest.raises(ValueError, match="MultiTaskStratifiedKFold"):
+        MultiTaskKernelRidge().fit(X, Y)

@@ -12,6 +12,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted
 
 from .._backend import array_device, to_namespace, to_numpy
+from .._base import ShortcutParamsMixin
 from .._labels import check_both_classes_weighted, encode_binary_tasks
 from .._validation import validate_sample_weight, validate_targets, validate_X_fit
 from ..metrics import accuracy_score, nan_r2_score
@@ -42,7 +43,7 @@ def _fold_score(loss, Y_test, F):
                               classes=[np.array([-1.0, 1.0])] * Y_test.shape[1])
 
 
-class _LinearCVBase(MultiOutputMixin, BaseEstimator):
+class _LinearCVBase(ShortcutParamsMixin, MultiOutputMixin, BaseEstimator):
     _loss = "squared"
     _estimator = MultiTaskLinearRegressor
     # Read by DistributionMatchingMTL: fit takes a wide y with NaN and an
@@ -62,6 +63,9 @@ class _LinearCVBase(MultiOutputMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.restart = restart
+
+    def _shortcut_params(self):
+        return {"penalty": resolve_penalty}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, Regre
 from sklearn.exceptions import ConvergenceWarning
 
 from .._backend import array_device, to_namespace
-from .._base import BinaryTasksClassifierMixin
+from .._base import BinaryTasksClassifierMixin, ShortcutParamsMixin
 from .._labels import check_both_classes_weighted, encode_binary_tasks
 from .._validation import (
     reset_fitted_attributes,
@@ -93,7 +93,7 @@ def warn_not_converged(name, info, max_iter, tol):
     )
 
 
-class _MultiTaskLinearBase(MultiOutputMixin, BaseEstimator):
+class _MultiTaskLinearBase(ShortcutParamsMixin, MultiOutputMixin, BaseEstimator):
     """Parameters, fit and decision values shared by the regressor and classifier."""
 
     _datafit = SquaredLoss
@@ -118,6 +118,9 @@ class _MultiTaskLinearBase(MultiOutputMixin, BaseEstimator):
         tags.target_tags.single_output = True
         tags.array_api_support = True
         return tags
+
+    def _shortcut_params(self):
+        return {"penalty": resolve_penalty}
 
     def _reset(self):
         """Clear the previous fit; a warm start keeps the coefficients it starts from."""

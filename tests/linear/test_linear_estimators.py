@@ -624,3 +624,16 @@ def test_fista_module_has_no_prepare_data():
     from rkhsmtl.linear import _fista
 
     assert not hasattr(_fista, "prepare_data")
+
+
+def test_a_penalty_given_by_name_is_tunable_by_its_parameters():
+    from sklearn.model_selection import GridSearchCV
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(60, 4))
+    Y = X @ rng.normal(size=(4, 3)) + 0.1 * rng.normal(size=(60, 3))
+    search = GridSearchCV(MultiTaskLinearRegressor("dirty", alpha=0.1),
+                          {"penalty__beta": [0.5, 2.0]}, cv=3).fit(X, Y)
+    assert search.best_params_["penalty__beta"] in (0.5, 2.0)
+    model = MultiTaskLinearRegressor("dirty").set_params(penalty__beta=0.5)
+    assert type(model.penalty).__name__ == "Dirty" and model.penalty.beta == 0.5
