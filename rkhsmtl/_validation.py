@@ -19,6 +19,7 @@ from ._backend import array_device, get_namespace, is_numpy_namespace, to_namesp
 __all__ = [
     "check_consistent_rows",
     "check_same_namespace",
+    "entry_weights",
     "reset_fitted_attributes",
     "validate_X_fit",
     "validate_X_predict",
@@ -141,6 +142,32 @@ SPLITTER_ADVICE = (
     "cv=rkhsmtl.model_selection.MultiTaskStratifiedKFold(...), which keeps every "
     "task in every fold."
 )
+
+
+def entry_weights(Y, sample_weight, xp):
+    """Weights of the entries of ``Y`` (n, T): the sample weights, zero where missing.
+
+    Parameters
+    ----------
+    Y : array of shape (n, T)
+        Targets, NaN for a missing label.
+    sample_weight : array of shape (n,) or (n, T) or None
+        Validated weights (None: all ones).
+    xp : module
+        Namespace of ``Y``.
+
+    Returns
+    -------
+    W : array of shape (n, T)
+    """
+    n, T = Y.shape
+    if sample_weight is None:
+        W = xp.ones((n, T), dtype=Y.dtype, device=array_device(Y))
+    elif sample_weight.ndim == 1:
+        W = xp.broadcast_to(sample_weight[:, None], (n, T))
+    else:
+        W = sample_weight
+    return xp.where(xp.isnan(Y), xp.zeros_like(W), W)
 
 
 def check_consistent_rows(X, Y):

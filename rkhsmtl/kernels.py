@@ -61,7 +61,7 @@ class PairwiseKernel:
         block = self._block_rows(Y_.shape[0], X.shape[1])
         if block >= n:
             return self._block(X, Y_, xp)
-        out = xp.empty((n, Y_.shape[0]), dtype=X.dtype, device=_device(X))
+        out = xp.empty((n, Y_.shape[0]), dtype=X.dtype, device=array_device(X))
         for start in range(0, n, block):
             stop = min(start + block, n)
             out[start:stop, :] = self._block(X[start:stop, :], Y_, xp)
@@ -113,7 +113,7 @@ class PairwiseKernel:
         if self.is_precomputed:
             return xp.linalg.diagonal(X)
         if self.kernel in ("rbf", "laplacian", "cosine"):
-            ones = xp.ones((X.shape[0],), dtype=X.dtype, device=_device(X))
+            ones = xp.ones((X.shape[0],), dtype=X.dtype, device=array_device(X))
             if self.kernel == "cosine":
                 # A zero row has k(x, x) = 0, as in scikit-learn's cosine_similarity.
                 nz = xp.sum(X * X, axis=1) > 0
@@ -174,10 +174,6 @@ class PairwiseKernel:
             yn = xp.where(yn == 0, xp.ones_like(yn), yn)
             return dot / (xn[:, None] * yn[None, :])
         raise ValueError(f"Unknown kernel {kernel!r}.")  # pragma: no cover
-
-
-def _device(x):
-    return array_device(x)
 
 
 class TrainingGram:

@@ -34,10 +34,11 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._backend import array_device, eigh
 from .._memory import check_memory, eigendecomposition_bytes, memory_budget, row_block
+from .._validation import entry_weights
 from ..kernels import PairwiseKernel, TrainingGram
 from .complete import task_eigh
 from .fixed import solve_fixed_structure
-from .plan import complete_sample_weights, entry_weights
+from .plan import complete_sample_weights
 
 __all__ = ["solve_learned_structure"]
 

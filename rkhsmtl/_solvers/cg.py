@@ -15,19 +15,7 @@ import warnings
 from sklearn.exceptions import ConvergenceWarning
 
 from .krylov import pcg
-
-# The operators and preconditioners lived here; code written against these names
-# keeps importing them from this module.
-from .operators import (  # noqa: F401
-    DenseObservedOperator,
-    KroneckerOperator,
-    StreamingHadamardOperator,
-)
-from .preconditioners import (  # noqa: F401
-    jacobi_preconditioner,
-    nystrom_preconditioner,
-    observed_preconditioner,
-)
+from .preconditioners import observed_preconditioner
 
 __all__ = ["solve_observed_cg"]
 

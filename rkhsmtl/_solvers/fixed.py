@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 
+from .._backend import array_device
 from .cg import solve_observed_cg
 from .complete import solve_rotated_cholesky, solve_sylvester_eig
 from .observed import ObservedEntries, build_observed_system, solve_observed_cholesky
@@ -93,7 +94,7 @@ def run_plan(plan, gram, Y, W, sample_w, A, alpha, xp, *, initial_coef=None):
         return _run_observed(plan.blocks[0][1], gram, Y, W, A, alpha, xp, initial_coef)
     # A block-diagonal A (independent tasks, known clusters) decouples the observed
     # system: one smaller system per connected group of tasks.
-    device = _device(Y)
+    device = array_device(Y)
     blocks, infos = [], []
     for tasks, block_plan in plan.blocks:
         idx = xp.asarray(tasks, device=device)
@@ -170,12 +171,6 @@ def _cg_operator(form, gram, A, obs, alpha, xp, dtype):
     if form == "streaming_kronecker":
         return KroneckerOperator(gram, A, obs, alpha, xp, K=None)
     return StreamingHadamardOperator(gram, A, obs, alpha, xp)
-
-
-def _device(x):
-    from .._backend import array_device
-
-    return array_device(x)
 
 
 def _is_linalg_error(exc):

@@ -35,17 +35,13 @@ import warnings
 from sklearn.exceptions import ConvergenceWarning
 
 from .._backend import array_device, eigh
-
-# The loss primitives live in rkhsmtl._losses; they stay importable from here for
-# the modules written against this path.
-from .._losses import logistic_terms, sigmoid, softplus
+from .._losses import logistic_terms
 from .._memory import check_memory, eigendecomposition_bytes
 from .complete import task_eigh
 from .krylov import axpy, inner, norm, pcg
 
 __all__ = ["LogisticProblem", "fit_logistic_fixed", "fit_logistic_learned",
-           "kernel_factor", "logistic_terms", "sigmoid", "softplus", "solve_logistic",
-           "task_factor"]
+           "kernel_factor", "solve_logistic", "task_factor"]
 
 # Eigenvalues below this fraction of the largest (times the order) are dropped from
 # the factors: they carry no information at double precision.

@@ -17,7 +17,7 @@ whose matrix is built block by block straight from the kernel (never through the
 
 from __future__ import annotations
 
-from .._backend import cho_solve, cholesky
+from .._backend import array_device, cho_solve, cholesky
 from .._memory import row_block
 
 __all__ = ["ObservedEntries", "build_observed_system", "solve_observed_cholesky"]
@@ -74,16 +74,10 @@ class ObservedEntries:
         xp = self.xp
         if self.size == 0:
             return xp.zeros((self.n, self.n_tasks), dtype=values.dtype,
-                            device=_device(values))
+                            device=array_device(values))
         spread = xp.take(values, self._compact_of_flat)
         out = xp.where(self._flat_mask, spread, xp.zeros_like(spread))
         return xp.reshape(out, (self.n, self.n_tasks))
-
-
-def _device(x):
-    from .._backend import array_device
-
-    return array_device(x)
 
 
 def build_observed_system(gram, A, obs, alpha, xp, dtype):
@@ -92,7 +86,7 @@ def build_observed_system(gram, A, obs, alpha, xp, dtype):
     Peak memory is the ``N x N`` result plus one block of rows.
     """
     N = obs.size
-    G = xp.empty((N, N), dtype=dtype, device=_device(obs.sqrt_w))
+    G = xp.empty((N, N), dtype=dtype, device=array_device(obs.sqrt_w))
     block = row_block(N, 3)
     A_cols = xp.take(A, obs.tasks, axis=1)  # (T, N)
     for start in range(0, N, block):
@@ -102,7 +96,7 @@ def build_observed_system(gram, A, obs, alpha, xp, dtype):
         A_b = xp.take(A_cols, obs.tasks[start:stop], axis=0)
         w_b = obs.sqrt_w[start:stop]
         G_b = (w_b[:, None] * K_b) * (A_b * obs.sqrt_w[None, :])
-        eye_b = xp.eye(stop - start, dtype=dtype, device=_device(G_b))
+        eye_b = xp.eye(stop - start, dtype=dtype, device=array_device(G_b))
         G_b[:, start:stop] = G_b[:, start:stop] + alpha * eye_b
         G[start:stop, :] = G_b
     return G

@@ -27,6 +27,7 @@ from .._memory import (
     eigendecomposition_bytes,
     memory_budget,
 )
+from .._validation import entry_weights
 from .complete import count_positive_groups
 
 __all__ = [
@@ -193,20 +194,6 @@ def complete_sample_weights(Y, sample_weight, xp):
     if bool(xp.all(sample_weight == first)):
         return sample_weight[:, 0], True
     return None, False
-
-
-def entry_weights(Y, sample_weight, xp):
-    """(n, T) weights, zero where ``Y`` is missing."""
-    n, T = Y.shape
-    if sample_weight is None:
-        from .._backend import array_device
-
-        W = xp.ones((n, T), dtype=Y.dtype, device=array_device(Y))
-    elif sample_weight.ndim == 1:
-        W = xp.broadcast_to(sample_weight[:, None], (n, T))
-    else:
-        W = sample_weight
-    return xp.where(xp.isnan(Y), xp.zeros_like(W), W)
 
 
 def task_components(A):

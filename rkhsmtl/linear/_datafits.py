@@ -13,7 +13,7 @@ point is a combination of the two previous products.
 
 from __future__ import annotations
 
-from .._solvers.logistic import sigmoid, softplus
+from .._losses import sigmoid, softplus
 
 __all__ = ["SquaredLoss", "LogisticLoss", "DATAFITS"]
 

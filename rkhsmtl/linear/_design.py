@@ -16,6 +16,7 @@ the data-fit terms are elementwise and work on either shape of ``F``.
 from __future__ import annotations
 
 from .._backend import array_device
+from .._validation import entry_weights
 
 __all__ = ["DenseDesign", "TaskBlockedDesign", "make_problem"]
 
@@ -68,17 +69,6 @@ class TaskBlockedDesign:
         return self.xp.sum(G, axis=1)
 
 
-def _observed_weights(Y, sample_weight, xp):
-    observed = ~xp.isnan(Y)
-    Yf = xp.where(observed, Y, xp.zeros_like(Y))
-    if sample_weight is None:
-        omega = xp.astype(observed, Y.dtype)
-    else:
-        w = sample_weight if sample_weight.ndim == 2 else sample_weight[:, None]
-        omega = xp.where(observed, w * xp.ones_like(Y), xp.zeros_like(Y))
-    return Yf, omega
-
-
 def make_problem(X, Y, sample_weight, xp, layout="auto"):
     """``(design, Yf, omega)``: missing labels get weight 0 (and value 0).
 
@@ -86,7 +76,8 @@ def make_problem(X, Y, sample_weight, xp, layout="auto"):
     padded blocks hold less than half the entries of ``Y``; "dense" and "blocked"
     force a layout.
     """
-    Yf, omega = _observed_weights(Y, sample_weight, xp)
+    Yf = xp.where(xp.isnan(Y), xp.zeros_like(Y), Y)
+    omega = entry_weights(Y, sample_weight, xp)
     if layout == "dense":
         return DenseDesign(X, xp), Yf, omega
     used = omega > 0
