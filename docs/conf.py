@@ -4,8 +4,10 @@ Build (warnings are errors)::
 
     python -m sphinx -W --keep-going -b html docs docs/_build/html
 
-Only extensions shipped with Sphinx itself, numpydoc and sphinx-gallery are used;
-nothing is fetched from the network at build time (no intersphinx).
+Only extensions shipped with Sphinx itself, numpydoc, sphinx-gallery and our own
+``_ext/mathml_math.py`` are used; nothing is fetched from the network at build time
+(no intersphinx), and nothing at reading time either: the mathematics is written
+into the pages as MathML, which browsers render without JavaScript or a CDN.
 
 The scripts in ``examples/`` are run by sphinx-gallery during the build, on their
 small data (``RKHSMTL_EXAMPLE_SMALL=1``) so that the whole build takes a few minutes;
@@ -27,6 +29,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 # The package is normally installed (``pip install -e ".[docs]"``); fall back to the
 # source tree so that the docs also build from a plain clone.
 sys.path.insert(0, os.path.abspath(".."))
+sys.path.insert(0, os.path.abspath("_ext"))
 
 import rkhsmtl  # noqa: E402
 
@@ -41,10 +44,13 @@ release = rkhsmtl.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.mathjax",
+    "mathml_math",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
+
+# Formulas become MathML at build time (see _ext/mathml_math.py), not MathJax.
+html_math_renderer = "mathml"
 
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
