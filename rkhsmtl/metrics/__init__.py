@@ -17,7 +17,11 @@ over the tasks where the metric is defined, ``"micro"`` the metric on all observ
   whose labels may be numbers, bools or strings, so they compute on the host with
   NumPy (array-API inputs are copied there).
 * Scorers for ``scoring=`` in model selection: :func:`get_scorer`,
-  :func:`get_scorer_names`, :func:`make_multitask_scorer`.
+  :func:`get_scorer_names`, :func:`make_multitask_scorer`. :func:`get_scorer`
+  also takes scikit-learn's names of these metrics (``"r2"``,
+  ``"neg_mean_squared_error"``, ``"roc_auc"``, ...), as do
+  :class:`~rkhsmtl.model_selection.MultiTaskGridSearchCV` and
+  :class:`~rkhsmtl.model_selection.MultiTaskRandomizedSearchCV`.
 
 See :doc:`/user_guide/metrics` for the definitions.
 """

@@ -461,7 +461,7 @@ def test_scorer_names_and_lookup():
                  "pooled_explained_variance"):
         assert name in names
     with pytest.raises(ValueError, match="not a multi-task scorer"):
-        mtm.get_scorer("r2")
+        mtm.get_scorer("r2_score")
     with pytest.raises(ValueError, match="Unknown metric"):
         mtm.make_multitask_scorer("auc")
     with pytest.raises(ValueError, match="response_method"):
