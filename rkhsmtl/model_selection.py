@@ -1,7 +1,8 @@
 """Task-aware model selection for the wide layout (Y with missing labels).
 
 With few labels per task, plain ``KFold`` easily leaves a training fold in which a
-task has no label, or only one class (the classifier then cannot be fitted). The
+task has no label (no model can be fitted for it), or only one class (the
+classifier then skips the task, or refuses it with ``single_class_tasks="raise"``). The
 splitter here spreads the observed labels of every task -- and, for classification,
 of every class of every task -- evenly over the folds, by the iterative
 stratification of Sechidis, Tsoumakas and Vlahavas (ECML PKDD 2011) applied to the

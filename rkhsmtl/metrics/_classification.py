@@ -42,7 +42,9 @@ def normalize_classes(classes, n_tasks, *, binary=True):
     Accepts a list of per-task arrays (a multi-task classifier's ``classes_``), an
     array of shape (n_tasks, n_classes), or one array of labels when there is one
     task (a classifier fitted on a 1-D ``y``). With ``binary`` every task must
-    have exactly two classes; otherwise any non-zero number.
+    have two classes, or one (a task the classifier saw with a single class: that
+    class is the positive one, any other label the negative one); otherwise any
+    non-zero number.
     """
     def scalars(values):
         return all(np.ndim(c) == 0 for c in values)
@@ -61,9 +63,10 @@ def normalize_classes(classes, n_tasks, *, binary=True):
             f"classes has {len(classes)} task(s) but the labels have {n_tasks}."
         )
     for t, c in enumerate(classes):
-        if binary and c.shape != (2,):
+        if binary and c.shape not in ((2,), (1,)):
             raise ValueError(
-                f"classes[{t}] must hold the task's two classes, got {c.tolist()!r}."
+                f"classes[{t}] must hold the task's two classes (or the one class of a "
+                f"task seen with a single class), got {c.tolist()!r}."
             )
         if not binary and (c.ndim != 1 or c.size == 0):
             raise ValueError(
@@ -103,9 +106,11 @@ def _encode(values, task_classes, t, name):
     if task_classes.size == 2:
         positive = values == task_classes[1]
         known = positive | (values == task_classes[0])
-    elif task_classes.size == 1:  # which class is positive is unknown: only
-        positive = values == task_classes[0]  # equality can be scored
-        known = positive
+    elif task_classes.size == 1:
+        # One class known (a task the classifier skipped, having seen only this
+        # class): it is the positive class, and any other label is the negative one.
+        positive = values == task_classes[0]
+        known = np.ones(values.shape, dtype=bool)
     elif task_classes.size > 2:
         codes = np.full(values.shape, -1.0)
         for k, label in enumerate(task_classes):

@@ -316,6 +316,24 @@ def test_positive_class_from_classes_argument():
                                mtm.f1_score(Y, L, average=None))
 
 
+def test_one_known_class_is_the_positive_one_and_other_labels_negative():
+    # A task the classifier skipped (seen with one class) has one class in
+    # classes_; its test labels may include a class it never saw.
+    y = np.array(["c", "d", "c", "d", "d"], dtype=object)
+    scores = np.array([0.9, 0.2, 0.7, 0.4, 0.1])
+    Y = np.stack([np.array(["a", "b", "a", "b", "a"], dtype=object), y], axis=1)
+    S = np.stack([np.array([0.1, 0.8, 0.3, 0.6, 0.2]), scores], axis=1)
+    classes = [np.array(["a", "b"]), np.array(["c"])]
+    auc = mtm.roc_auc_score(Y, S, average=None, classes=classes)
+    assert auc[1] == pytest.approx(skm.roc_auc_score(y == "c", scores))
+    assert auc[0] == pytest.approx(skm.roc_auc_score(Y[:, 0] == "b", S[:, 0]))
+    L = np.stack([Y[:, 0], np.full(5, "c", dtype=object)], axis=1)
+    acc = mtm.accuracy_score(Y, L, average=None, classes=classes)
+    assert acc[1] == pytest.approx(np.mean(y == "c"))
+    with pytest.raises(ValueError, match="two classes"):
+        mtm.roc_auc_score(Y, S, classes=[np.array(["a", "b", "e"]), np.array(["c"])])
+
+
 @pytest.mark.parametrize("missing", ["nan", "none", "pandas_na", "strings_none"])
 def test_missing_value_kinds_classification(missing):
     Y, S, P, L = _classification(seed=4)
