@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import warnings
+
 from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin
 
 from ._backend import to_namespace
-from ._base import BinaryTasksClassifierMixin, SeparableKernelMixin
-from ._labels import binary_task_weights, check_class_weight, encode_binary_tasks
+from ._base import BinaryTasksClassifierMixin, SeparableKernelMixin, row_index
+from ._labels import (
+    binary_task_weights,
+    check_class_weight,
+    check_single_class_tasks,
+    describe_tasks,
+    encode_binary_tasks,
+    skipped_intercepts,
+)
 from ._solvers.logistic import (
     fit_logistic_fixed,
     fit_logistic_learned,
     kernel_factor,
 )
-from ._validation import check_consistent_rows, validate_sample_weight
+from ._validation import check_consistent_rows, task_names, validate_sample_weight
+from .exceptions import SingleClassTaskWarning
 from .structure import resolve_task_structure
 
 __all__ = ["MultiTaskKernelClassifier"]
@@ -73,6 +83,25 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
         observed labels over twice the count of the label's class); a dict
         ``{class label: weight}`` applies to every task that has that label (absent
         labels weigh 1); a list gives one of these per task.
+    single_class_tasks : {"skip", "raise"}, default="skip"
+        What to do with a task whose labels of positive weight (``sample_weight``
+        times ``class_weight``) are all one class, as small tasks or
+        cross-validation folds often leave some. With an intercept such a task has
+        no optimum: its intercept grows without bound while its loss tends to 0.
+
+        - "skip": the task is left out of the loss (the limit of that optimum),
+          a :class:`~rkhsmtl.exceptions.SingleClassTaskWarning` names it and
+          ``skipped_tasks_`` lists it. The other tasks are fitted as if it had no
+          labels; its function is still defined through ``A``, but it predicts
+          its one class with probability 1: its ``intercept_`` and
+          ``decision_function`` are ``+inf`` when that class is the positive one
+          (``classes_[t][-1]``), ``-inf`` otherwise. Without an intercept
+          (``fit_intercept=False``) the problem has a minimiser: such a task is
+          fitted like the others and nothing is skipped.
+        - "raise": a ValueError names these tasks and any task with a single
+          observed class (whatever ``fit_intercept``).
+
+        Either way a ValueError is raised when every task has a single class.
     solver : {"auto", "eig", "primal"}, default="auto"
         Newton-CG in whitened coordinates ``K = Phi Phi^T``:
 
@@ -104,12 +133,25 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
     Attributes
     ----------
     classes_ : list of ndarray of shape (2,), or ndarray of shape (2,)
-        The two classes of each task, sorted; ``classes_[t][1]`` is the positive
-        class. A single array when fitted on a 1-D ``y``.
+        The two classes of each task, sorted; ``classes_[t][-1]`` is the positive
+        class. A single array when fitted on a 1-D ``y``. A task with one observed
+        class (kept by ``single_class_tasks="skip"``) has the two labels of ``y``
+        when ``y`` has exactly two over all tasks (a 0/1 indicator matrix, say),
+        else its one class (shape (1,)).
     dual_coef_ : array of shape (n_samples, n_tasks)
-        Dual coefficients ``C`` (zero on missing entries).
+        Dual coefficients ``C`` (zero on missing entries). Only when the "eig"
+        solver ran; after the primal one see ``coef_``.
+    coef_ : array of shape (n_tasks, n_features)
+        Only when the primal solver ran (``kernel="linear"``, ``solver_ ==
+        "primal"``): the weights ``(X^T C A)^T``, row ``t`` that of task ``t``;
+        scores are ``X @ coef_.T + intercept_`` and the fitted model keeps
+        nothing of size ``n_samples`` (neither ``dual_coef_`` nor ``X_fit_``).
     intercept_ : array of shape (n_tasks,)
-        Intercepts ``b`` (zeros when ``fit_intercept=False``).
+        Intercepts ``b`` (zeros when ``fit_intercept=False``); ``+inf`` or
+        ``-inf`` for a skipped task (see ``single_class_tasks``).
+    skipped_tasks_ : ndarray of shape (n_skipped,), dtype int
+        Indices of the tasks left out of the fit because their labels of positive
+        weight are all one class (see ``single_class_tasks``); empty when none.
     task_structure_ : array of shape (n_tasks, n_tasks)
         The task-structure matrix ``A`` used (the learned one for a learned
         structure).
@@ -119,9 +161,14 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
     n_iter_ : int
         Newton iterations (fixed structure) or alternating iterations (learned).
     X_fit_ : array of shape (n_samples, n_features)
-        Training inputs (or the training kernel matrix with "precomputed").
+        Training inputs (or the training kernel matrix with "precomputed"). Only
+        when the "eig" solver ran.
     n_tasks_ : int
         Number of tasks.
+    tasks_ : ndarray of shape (`n_tasks_`,)
+        Task names: the column names of a DataFrame ``y``, else
+        ``arange(n_tasks_)`` (in the namespace of ``X``); read by ``task=`` of
+        the prediction methods and by :mod:`rkhsmtl.plotting`.
     solver_ : str
         The solver used ("eig" or "primal").
     solver_info_ : dict
@@ -135,6 +182,18 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
     --------
     rkhsmtl.MultiTaskKernelRidge : The same model with the squared loss.
     sklearn.linear_model.LogisticRegression : Single-task linear logistic regression.
+
+    Notes
+    -----
+    Precision: fits compute in float64; ``decision_function``, ``predict_proba``
+    and ``predict_log_proba`` come back in float32 when ``X`` is float32 (the
+    float32 rounding of the float64 result), in float64 otherwise. ``predict``
+    returns labels decided on the float64 scores.
+
+    Long layout: with ``task=`` (the task of every row of ``X``) the prediction
+    methods return each row's own task only, shape ``(n_samples,)``;
+    ``predict_proba(X, task=task)`` is then the probability of the positive class
+    ``classes_[task_i][-1]`` of each row's task.
 
     References
     ----------
@@ -161,8 +220,8 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
 
     def __init__(self, alpha=1.0, *, kernel="rbf", gamma=None, degree=3, coef0=1,
                  kernel_params=None, task_structure="independent", fit_intercept=True,
-                 class_weight=None, solver="auto", max_iter=100, tol=1e-6, verbose=0,
-                 device="auto"):
+                 class_weight=None, single_class_tasks="skip", solver="auto",
+                 max_iter=100, tol=1e-6, verbose=0, device="auto"):
         self.alpha = alpha
         self.kernel = kernel
         self.gamma = gamma
@@ -172,6 +231,7 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
         self.task_structure = task_structure
         self.fit_intercept = fit_intercept
         self.class_weight = class_weight
+        self.single_class_tasks = single_class_tasks
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
@@ -187,6 +247,7 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
     def _check_params(self):
         self._check_common_params(self._solvers)
         check_class_weight(self.class_weight)
+        check_single_class_tasks(self.single_class_tasks)
         if self.solver == "primal" and self.kernel != "linear":
             raise ValueError("solver='primal' needs kernel='linear' (Phi = X).")
 
@@ -199,8 +260,9 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
             Training inputs (the kernel matrix, ``(n_samples, n_samples)``, with
             ``kernel="precomputed"``).
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
-            Labels, one column per task, each with exactly two classes (numbers,
-            bools or strings); NaN, None or ``pandas.NA`` marks a missing label.
+            Labels, one column per task, each with two classes (numbers, bools or
+            strings; see ``single_class_tasks`` for a task with one); NaN, None or
+            ``pandas.NA`` marks a missing label.
         sample_weight : float or array-like of shape (n_samples,) or \
                 (n_samples, n_tasks), default=None
             Non-negative weights of the losses (per sample, or per sample and task).
@@ -211,12 +273,14 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
             Fitted estimator.
         """
         X, placement = self._prepare_fit(X)
-        Y_pm, classes, was_1d = encode_binary_tasks(y)
+        Y_pm, classes, was_1d = encode_binary_tasks(y, single_class="keep")
         check_consistent_rows(X, Y_pm)
         sample_weight = validate_sample_weight(sample_weight, placement.to_input(Y_pm),
                                                placement.xp_in, placement.device_in)
-        W_host = binary_task_weights(Y_pm, classes, sample_weight, self.class_weight,
-                                     self.fit_intercept)
+        W_host, skipped = binary_task_weights(
+            Y_pm, classes, sample_weight, self.class_weight, self.fit_intercept,
+            single_class=self.single_class_tasks,
+            task_names=task_names(y, Y_pm.shape[1]))
         n_tasks = Y_pm.shape[1]
         structure = resolve_task_structure(self.task_structure)
         # A fixed structure is validated before the kernel is factorised.
@@ -253,18 +317,38 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
                           objective_history=info["objective_history"],
                           deltas=info["deltas"], n_iter=info["n_iter"])
         self._store_fit(X, placement, C, A, report, n_iter=info["n_iter"],
-                        n_tasks=n_tasks, y_was_1d=was_1d)
-        self.intercept_ = placement.to_input(b)
+                        n_tasks=n_tasks, y_was_1d=was_1d, y=y)
+        skipped_tasks, shift = skipped_intercepts(skipped, n_tasks)
+        # A skipped task's intercept is at its limit, so that it predicts its one
+        # class with probability 1; the others are unchanged (shift 0).
+        self.intercept_ = placement.to_input(b + xp.astype(placement.to_compute(shift),
+                                                           b.dtype))
+        self.skipped_tasks_ = placement.to_input(skipped_tasks)
         self._numeric_classes = all(c.dtype.kind in "biuf" for c in classes)
         self._classes_host = classes
         if self._numeric_classes:
             classes = [placement.to_input(c) for c in classes]
         self.classes_ = classes[0] if was_1d else classes
+        if skipped:
+            warnings.warn(
+                f"{len(skipped)} of {n_tasks} tasks have labels of only one class "
+                "with a positive weight and were left out of the fit: "
+                f"task{'s' if len(skipped) > 1 else ''} "
+                f"{describe_tasks(skipped_tasks, getattr(self, 'tasks_', None))}. "
+                "They predict that class with probability 1 (skipped_tasks_ lists "
+                "them). In cross-validation, cv=rkhsmtl.model_selection."
+                "MultiTaskStratifiedKFold(...) keeps both classes of every task in "
+                "the training folds where it can; single_class_tasks='raise' makes "
+                "this an error.", SingleClassTaskWarning, stacklevel=2)
         return self
 
-    def _scores(self, X, method):
-        scores, xp_in, device_in = self._kernel_expansion(X, method)
-        scores = scores + to_namespace(self.intercept_, xp_in, device_in)[None, :]
+    def _scores(self, X, method, columns=None):
+        scores, xp_in, device_in = self._kernel_expansion(X, method, columns)
+        intercept = to_namespace(self.intercept_, xp_in, device_in)
+        if columns is not None:
+            return scores + xp_in.take(intercept, row_index(
+                columns, scores.shape[0], xp_in, device_in))
+        scores = scores + intercept[None, :]
         if self._y_was_1d:
             scores = xp_in.reshape(scores, (-1,))
         return scores

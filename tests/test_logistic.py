@@ -14,6 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from rkhsmtl import MultiTaskKernelClassifier
+from rkhsmtl.exceptions import SingleClassTaskWarning
 from rkhsmtl.structure import ClusteredNorm, LowRank, TaskRelation
 
 
@@ -49,7 +50,8 @@ def test_linear_independent_equals_logistic_regression_per_task(fit_intercept):
     alpha = 0.4
     clf = MultiTaskKernelClassifier(alpha=alpha, kernel="linear",
                                     fit_intercept=fit_intercept, tol=1e-10).fit(X, Y)
-    coef = X.T @ clf.dual_coef_ @ clf.task_structure_
+    assert clf.solver_ == "primal"
+    coef = clf.coef_.T
     for t in range(Y.shape[1]):
         rows = ~np.isnan(Y[:, t])
         ref = LogisticRegression(C=1.0 / (2.0 * alpha), fit_intercept=fit_intercept,
@@ -345,14 +347,25 @@ def test_nystroem_pipeline_takes_the_primal_route():
     assert pipe.score(X, Y) > 0.7
 
 
-def test_one_weighted_class_with_intercept_is_rejected():
+def test_one_weighted_class_with_intercept_is_skipped_or_rejected():
     X, Y = _problem(seed=23, n=30, T=2, missing=0.0)
     weights = np.ones(Y.shape)
     weights[Y[:, 1] > 0, 1] = 0.0  # task 1 keeps only its negatives
-    with pytest.raises(ValueError, match="only one class with a positive sample weight"):
-        MultiTaskKernelClassifier().fit(X, Y, sample_weight=weights)
+    with pytest.raises(ValueError, match="only one class with a positive weight"):
+        MultiTaskKernelClassifier(single_class_tasks="raise").fit(
+            X, Y, sample_weight=weights)
+    with pytest.warns(SingleClassTaskWarning, match="task 1"):
+        clf = MultiTaskKernelClassifier().fit(X, Y, sample_weight=weights)
+    np.testing.assert_array_equal(clf.skipped_tasks_, [1])
+    # Both classes were observed: classes_ is the task's own pair, and the task
+    # predicts the class that kept a weight.
+    np.testing.assert_array_equal(clf.classes_[1], [0.0, 1.0])
+    assert clf.intercept_[1] == -np.inf
+    np.testing.assert_array_equal(clf.predict(X)[:, 1], 0.0)
     # Without an intercept the penalty keeps the problem bounded.
-    MultiTaskKernelClassifier(fit_intercept=False).fit(X, Y, sample_weight=weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SingleClassTaskWarning)
+        MultiTaskKernelClassifier(fit_intercept=False).fit(X, Y, sample_weight=weights)
 
 
 def test_indefinite_kernel_is_reported():
@@ -396,3 +409,246 @@ def test_a_wrong_task_structure_is_rejected_before_the_kernel_is_factorised(monk
     monkeypatch.setattr("rkhsmtl.logistic.kernel_factor", factorise)
     with pytest.raises(ValueError, match="it must be 2x2"):
         MultiTaskKernelClassifier(task_structure=np.eye(3)).fit(X, Y)
+
+
+# -- tasks with a single class -----------------------------------------------
+def _one_class_problem(seed=30, n=40, T=4):
+    """Task 1 sees only positives, task 3 only negatives (missing labels elsewhere)."""
+    X, Y = _problem(seed=seed, n=n, T=T)
+    observed = ~np.isnan(Y)
+    Y[observed[:, 1], 1] = 1.0
+    Y[observed[:, 3], 3] = 0.0
+    return X, Y
+
+
+@pytest.mark.parametrize("structure", ["mean_regularized", "dense"])
+def test_single_class_tasks_are_skipped_and_the_others_fit_without_them(structure):
+    """The limit of the optimum: the other tasks are the fit on their own columns
+    with A restricted to them (a task without data has zero dual coefficients, so
+    only A[others, others] couples the rest)."""
+    X, Y = _one_class_problem()
+    A = random_psd(4, np.random.default_rng(31)) if structure == "dense" else structure
+    kw = dict(alpha=0.3, gamma=0.5, tol=1e-10)
+    with pytest.warns(SingleClassTaskWarning) as record:
+        clf = MultiTaskKernelClassifier(task_structure=A, **kw).fit(X, Y)
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert "2 of 4 tasks" in message and "tasks 1, 3" in message
+    assert "MultiTaskStratifiedKFold" in message
+    np.testing.assert_array_equal(clf.skipped_tasks_, [1, 3])
+    others = [0, 2]
+    A_used = clf.task_structure_
+    ref = MultiTaskKernelClassifier(task_structure=A_used[np.ix_(others, others)],
+                                    **kw).fit(X, Y[:, others])
+    X_test = np.random.default_rng(32).normal(size=(9, X.shape[1]))
+    np.testing.assert_allclose(clf.decision_function(X_test)[:, others],
+                               ref.decision_function(X_test), atol=1e-8)
+    np.testing.assert_allclose(clf.intercept_[others], ref.intercept_, atol=1e-8)
+    np.testing.assert_array_equal(clf.dual_coef_[:, [1, 3]], 0.0)
+    # The skipped tasks predict their one class with probability 1.
+    np.testing.assert_array_equal(clf.intercept_[[1, 3]], [np.inf, -np.inf])
+    scores = clf.decision_function(X_test)
+    np.testing.assert_array_equal(scores[:, 1], np.inf)
+    np.testing.assert_array_equal(scores[:, 3], -np.inf)
+    proba = clf.predict_proba(X_test)
+    np.testing.assert_array_equal(proba[:, 1], 1.0)
+    np.testing.assert_array_equal(proba[:, 3], 0.0)
+    log_proba = clf.predict_log_proba(X_test)
+    np.testing.assert_array_equal(log_proba[:, 1], 0.0)
+    np.testing.assert_array_equal(log_proba[:, 3], -np.inf)
+    assert not np.isnan(log_proba).any()
+    pred = clf.predict(X_test)
+    np.testing.assert_array_equal(pred[:, 1], 1.0)
+    np.testing.assert_array_equal(pred[:, 3], 0.0)
+    # A 0/1 indicator matrix: the skipped tasks keep both classes.
+    for t in (1, 3):
+        np.testing.assert_array_equal(clf.classes_[t], [0.0, 1.0])
+
+
+def test_single_class_task_with_its_own_labels_keeps_one_class():
+    """When the other class cannot be known (labels differ between tasks), the
+    task's classes_ is its one class."""
+    X, Y = _problem(seed=33, n=40, T=2)
+    labels = np.empty(Y.shape, dtype=object)
+    labels[:, 0] = np.where(Y[:, 0] > 0, "spam", "ham")
+    labels[:, 1] = "rare"
+    labels[np.isnan(Y)] = None
+    with pytest.warns(SingleClassTaskWarning, match="task 1"):
+        clf = MultiTaskKernelClassifier().fit(X, labels)
+    assert [c.tolist() for c in clf.classes_] == [["ham", "spam"], ["rare"]]
+    np.testing.assert_array_equal(clf.predict(X)[:, 1], "rare")
+    np.testing.assert_array_equal(clf.predict_proba(X)[:, 1], 1.0)
+    assert clf.score(X, labels) == pytest.approx(
+        np.mean([np.mean(clf.predict(X)[~np.isnan(Y[:, 0]), 0]
+                         == labels[~np.isnan(Y[:, 0]), 0]), 1.0]))
+
+
+def test_skipped_tasks_are_named_by_their_column():
+    pd = pytest.importorskip("pandas")
+    X, Y = _one_class_problem(seed=34)
+    frame = pd.DataFrame(Y, columns=["fever", "cough", "rash", "ache"])
+    with pytest.warns(SingleClassTaskWarning, match=r"'cough', 'ache' \(columns 1, 3\)"):
+        MultiTaskKernelClassifier().fit(X, frame)
+    with pytest.raises(ValueError, match=r"'cough', 'ache' \(columns 1, 3\)"):
+        MultiTaskKernelClassifier(single_class_tasks="raise").fit(X, frame)
+
+
+def test_single_class_tasks_raise():
+    X, Y = _one_class_problem(seed=35)
+    clf = MultiTaskKernelClassifier(single_class_tasks="raise")
+    with pytest.raises(ValueError, match=r"only one class among their observed labels: "
+                       r"task\(s\) 1, 3") as info:
+        clf.fit(X, Y)
+    message = str(info.value)
+    assert "single_class_tasks='skip'" in message
+    assert "MultiTaskStratifiedKFold" in message
+    # Without an intercept too: "raise" asks for both classes in every task.
+    with pytest.raises(ValueError, match="single_class_tasks='raise'"):
+        clf.set_params(fit_intercept=False).fit(X, Y)
+    with pytest.raises(ValueError, match="single_class_tasks must be one of"):
+        MultiTaskKernelClassifier(single_class_tasks="drop").fit(X, Y)
+    assert MultiTaskKernelClassifier(single_class_tasks="raise").get_params()[
+        "single_class_tasks"] == "raise"
+
+
+@pytest.mark.parametrize("single_class_tasks", ["skip", "raise"])
+def test_every_task_with_one_class_is_an_error(single_class_tasks):
+    X, Y = _problem(seed=36, n=20, T=2)
+    Y = np.where(np.isnan(Y), np.nan, 1.0)
+    clf = MultiTaskKernelClassifier(single_class_tasks=single_class_tasks)
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(X, Y)
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(X, np.ones(20))
+    if single_class_tasks == "skip":
+        with pytest.raises(ValueError, match="Every task has labels of only one class"):
+            clf.fit(X, Y)
+        with pytest.raises(ValueError, match="at least one task needs"):
+            clf.set_params(fit_intercept=False).fit(X, Y)
+
+
+def test_single_class_task_without_intercept_is_fitted():
+    """Without an intercept the objective has a minimiser: nothing is skipped and
+    the stationarity conditions hold for every task."""
+    X, Y = _one_class_problem(seed=37, n=30)
+    alpha = 0.3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SingleClassTaskWarning)
+        clf = MultiTaskKernelClassifier(alpha=alpha, gamma=0.5, fit_intercept=False,
+                                        task_structure="mean_regularized",
+                                        tol=1e-10).fit(X, Y)
+    assert clf.skipped_tasks_.shape == (0,)
+    np.testing.assert_array_equal(clf.intercept_, 0.0)
+    K = rbf_kernel(X, gamma=0.5)
+    F = K @ clf.dual_coef_ @ clf.task_structure_
+    G = _loss_gradient(F, Y, np.ones(Y.shape))
+    np.testing.assert_allclose(clf.dual_coef_, -G / (2 * alpha), atol=1e-9)
+    # Each one-class task is pushed towards its class.
+    assert np.all(clf.dual_coef_[~np.isnan(Y[:, 1]), 1] > 0)
+    assert np.all(clf.dual_coef_[~np.isnan(Y[:, 3]), 3] < 0)
+    assert np.isfinite(clf.decision_function(X)).all()
+
+
+def test_class_weight_with_single_class_tasks():
+    X, Y = _one_class_problem(seed=38)
+    kw = dict(alpha=0.3, kernel="linear", tol=1e-10)
+    # "balanced" is per task: the skipped tasks do not change the others.
+    with pytest.warns(SingleClassTaskWarning):
+        clf = MultiTaskKernelClassifier(class_weight="balanced", **kw).fit(X, Y)
+    for t in (0, 2):
+        rows = ~np.isnan(Y[:, t])
+        ref = LogisticRegression(C=1 / 0.6, class_weight="balanced", tol=1e-12,
+                                 max_iter=10_000).fit(X[rows], Y[rows, t])
+        np.testing.assert_allclose(clf.decision_function(X)[:, t],
+                                   ref.decision_function(X), atol=1e-6)
+    # A class weight of zero leaves task 0 with one weighted class: skipped, or
+    # named by "raise".
+    weights = [{0.0: 0.0}, None, None, None]
+    with pytest.warns(SingleClassTaskWarning, match="tasks 0, 1, 3"):
+        clf = MultiTaskKernelClassifier(class_weight=weights, **kw).fit(X, Y)
+    assert clf.intercept_[0] == np.inf
+    Y_two = Y.copy()
+    Y_two[:, [1, 3]] = Y[:, [0, 2]]
+    with pytest.raises(ValueError, match=r"sample_weight times class_weight\): "
+                       r"task\(s\) 0\."):
+        MultiTaskKernelClassifier(class_weight=weights, single_class_tasks="raise",
+                                  **kw).fit(X, Y_two)
+
+
+def test_learned_structure_with_a_skipped_task():
+    X, Y = _one_class_problem(seed=39)
+    with pytest.warns(SingleClassTaskWarning, match="tasks 1, 3"):
+        learned = MultiTaskKernelClassifier(alpha=0.3, task_structure=TaskRelation(1.0),
+                                            tol=1e-6).fit(X, Y)
+    history = np.asarray(learned.objective_history_)
+    assert np.all(np.diff(history) <= 1e-9 * np.abs(history[:-1]))
+    assert np.linalg.eigvalsh(learned.task_structure_).min() > 0
+    with pytest.warns(SingleClassTaskWarning):
+        fixed = MultiTaskKernelClassifier(alpha=0.3, tol=1e-10,
+                                          task_structure=learned.task_structure_).fit(X, Y)
+    np.testing.assert_allclose(learned.decision_function(X)[:, [0, 2]],
+                               fixed.decision_function(X)[:, [0, 2]], atol=1e-6)
+    np.testing.assert_array_equal(learned.predict_proba(X)[:, [1, 3]],
+                                  np.tile([1.0, 0.0], (X.shape[0], 1)))
+
+
+def test_per_task_metrics_of_skipped_tasks():
+    from sklearn.exceptions import UndefinedMetricWarning
+
+    from rkhsmtl.metrics import accuracy_score, get_scorer, log_loss, roc_auc_score
+
+    X, Y = _one_class_problem(seed=40)
+    with pytest.warns(SingleClassTaskWarning):
+        clf = MultiTaskKernelClassifier().fit(X, Y)
+    X_test, Y_test = _problem(seed=41, n=30, T=4, missing=0.0)
+    scores = clf.decision_function(X_test)
+    auc = roc_auc_score(Y_test, scores, average=None)
+    # A constant score ranks nothing: every positive-negative pair is a tie.
+    np.testing.assert_allclose(auc[[1, 3]], 0.5)
+    assert np.isfinite(auc).all()
+    proba = clf.predict_proba(X_test)
+    losses = log_loss(Y_test, proba, average=None, classes=clf.classes_)
+    eps = np.finfo(float).eps
+    # Probability 1 on the one class seen: the clipped loss of each wrong label.
+    np.testing.assert_allclose(losses[1], -np.log(eps) * np.mean(Y_test[:, 1] == 0))
+    np.testing.assert_allclose(losses[3], -np.log(eps) * np.mean(Y_test[:, 3] == 1))
+    accuracy = accuracy_score(Y_test, clf.predict(X_test), average=None,
+                              classes=clf.classes_)
+    np.testing.assert_allclose(accuracy[[1, 3]], [np.mean(Y_test[:, 1] == 1),
+                                                  np.mean(Y_test[:, 3] == 0)])
+    assert np.isfinite(get_scorer("roc_auc")(clf, X_test, Y_test))
+    # A test set where the skipped task has one class too: undefined, not a crash.
+    Y_test[:, 1] = 1.0
+    with pytest.warns(UndefinedMetricWarning, match=r"task\(s\) \[1\]"):
+        auc = roc_auc_score(Y_test, clf.decision_function(X_test), average=None)
+    assert np.isnan(auc[1]) and np.isfinite(auc[[0, 2, 3]]).all()
+
+
+def test_cross_validation_with_folds_that_leave_one_class():
+    """The user's case: a plain KFold leaves a task with one class in a training
+    fold; the fit goes on with a warning instead of failing the fold."""
+    from sklearn.model_selection import cross_val_score
+
+    rng = np.random.default_rng(42)
+    X = rng.normal(size=(24, 2))
+    Y = (X[:, [0, 1]] > 0).astype(float)
+    Y[:, 1] = np.nan
+    # Task 1: one negative, two positives; the first training fold has only these.
+    Y[[0, 8, 16], 1] = [0.0, 1.0, 1.0]
+    with pytest.warns(SingleClassTaskWarning):
+        scores = cross_val_score(MultiTaskKernelClassifier(), X, Y, error_score="raise",
+                                 cv=KFold(3))
+    assert np.isfinite(scores).all()
+
+
+def test_skipped_tasks_on_array_api_inputs():
+    xp = pytest.importorskip("array_api_strict")
+    X, Y = _one_class_problem(seed=43, n=30)
+    with pytest.warns(SingleClassTaskWarning):
+        ref = MultiTaskKernelClassifier(gamma=0.5).fit(X, Y)
+    with pytest.warns(SingleClassTaskWarning):
+        clf = MultiTaskKernelClassifier(gamma=0.5).fit(xp.asarray(X), xp.asarray(Y))
+    assert type(clf.skipped_tasks_) is type(clf.intercept_) is type(xp.asarray(X))
+    np.testing.assert_array_equal(np.asarray(clf.skipped_tasks_), [1, 3])
+    np.testing.assert_allclose(np.asarray(clf.predict_proba(xp.asarray(X))),
+                               ref.predict_proba(X), atol=1e-12)
