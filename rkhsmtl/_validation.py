@@ -17,10 +17,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._backend import array_device, get_namespace, is_numpy_namespace, to_namespace
 
 __all__ = [
+    "as_float_targets",
     "check_consistent_rows",
     "check_same_namespace",
     "entry_weights",
+    "output_is_float32",
     "reset_fitted_attributes",
+    "task_names",
+    "to_output_dtype",
     "validate_X_fit",
     "validate_X_predict",
     "validate_sample_weight",
@@ -51,6 +55,74 @@ def _float_dtype(xp):
     return xp.float64
 
 
+def output_is_float32(X):
+    """Whether outputs computed at ``X`` are returned as float32.
+
+    Fits and predictions compute in float64 (the solvers' tolerances need it);
+    outputs come back in float32 when ``X`` holds float32 values, as in
+    scikit-learn: a NumPy or other array-API array of dtype float32, or a data
+    frame whose columns are all float32 (nullable ``Float32`` included). Call it
+    on the user's ``X``, before validation converts it.
+    """
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is not None and getattr(X, "ndim", 0) == 2:  # a data frame
+        dtypes = list(dtypes)
+        return bool(dtypes) and all(
+            getattr(d, "numpy_dtype", d) == np.float32 for d in dtypes)
+    dtype = getattr(X, "dtype", None)
+    if dtype is None:
+        return False
+    if isinstance(X, np.ndarray):
+        return dtype == np.float32
+    xp = get_namespace(X)
+    return dtype == xp.float32
+
+
+def to_output_dtype(values, float32):
+    """``values`` (float64) cast to float32 when ``float32`` (see `output_is_float32`).
+
+    Arrays that do not hold real floating values (labels) are returned as they are.
+    """
+    if not float32 or not hasattr(values, "dtype"):
+        return values
+    xp = get_namespace(values)
+    if isinstance(values, np.ndarray) and values.dtype.kind != "f":
+        return values
+    if not xp.isdtype(values.dtype, "real floating"):
+        return values
+    return xp.astype(values, xp.float32)
+
+
+def task_names(y, n_tasks, xp=None, device=None):
+    """The ``tasks_`` attribute: what the columns of ``y`` are called.
+
+    Parameters
+    ----------
+    y : array-like
+        The targets as the user passed them to ``fit``.
+    n_tasks : int
+        Number of tasks of the fit.
+    xp : module, default=None
+        Namespace of the fit's input (None: NumPy).
+    device : object, default=None
+        Device of the fit's input.
+
+    Returns
+    -------
+    tasks : array of shape (n_tasks,)
+        The column names of a DataFrame ``y`` (object dtype for strings, as
+        ``feature_names_in_``), else ``arange(n_tasks)``, in the namespace and on
+        the device of the input (scikit-learn expects every fitted array there).
+    """
+    columns = getattr(y, "columns", None)
+    if columns is not None and getattr(y, "ndim", 2) == 2 and len(columns) == n_tasks:
+        names = np.asarray(columns)
+        return names.astype(object) if names.dtype.kind in "OUST" else names
+    if xp is None or is_numpy_namespace(xp):
+        return np.arange(n_tasks)
+    return xp.arange(n_tasks, device=device)
+
+
 def validate_X_fit(estimator, X):
     """Validate training inputs; set ``n_features_in_`` (and feature names).
 
@@ -72,10 +144,11 @@ def validate_X_fit(estimator, X):
     return X, xp
 
 
-def validate_X_predict(estimator, X, method="predict", *, attribute="dual_coef_"):
+def validate_X_predict(estimator, X, method="predict", *, attribute):
     """Validate inputs at predict time against what ``fit`` saw.
 
-    ``attribute`` names a fitted array whose namespace and device ``X`` must share.
+    ``attribute`` names a fitted array, present after every fit, whose namespace
+    and device ``X`` must share.
     """
     check_is_fitted(estimator)
     check_same_namespace(X, estimator, attribute=attribute, method=method)
@@ -183,8 +256,49 @@ def check_consistent_rows(X, Y):
         )
 
 
+def as_float_targets(Y, name="Y"):
+    """Host targets as a float64 NumPy array, NaN for a missing label.
+
+    Lists, NumPy arrays and pandas objects (nullable ``Float64`` / ``Int64``
+    included) in which NaN, None or ``pandas.NA`` mark a missing label -- the
+    missing values the classifier and the metrics accept
+    (:func:`rkhsmtl._labels.missing_mask`).
+
+    Parameters
+    ----------
+    Y : array-like
+        Targets.
+    name : str, default="Y"
+        How error messages call the targets.
+
+    Returns
+    -------
+    Y : ndarray of float64
+    """
+    from ._labels import missing_mask  # _labels imports this module
+
+    if hasattr(Y, "to_numpy"):  # pandas: nullable columns give objects with pd.NA
+        Y = Y.to_numpy()
+    Y = np.asarray(Y)
+    try:
+        if Y.dtype.kind != "O":
+            return Y.astype(np.float64)
+        missing = missing_mask(Y)
+        out = np.full(Y.shape, np.nan)
+        out[~missing] = Y[~missing].astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be numeric with NaN (or None, pandas.NA) for missing "
+            f"labels: {exc}"
+        ) from exc
+    return out
+
+
 def validate_targets(Y, n_samples, xp, device, *, allow_missing_tasks=False):
     """Wide targets: (n,) or (n, T) float, NaN for missing, no infinity.
+
+    Host targets may mark a missing label by NaN, None or ``pandas.NA``
+    (`as_float_targets`).
 
     Returns
     -------
@@ -196,13 +310,7 @@ def validate_targets(Y, n_samples, xp, device, *, allow_missing_tasks=False):
             "This estimator requires y to be passed, but the target y is None."
         )
     if is_numpy_namespace(xp):
-        try:
-            Y = np.asarray(Y, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"Y must be numeric with NaN for missing labels: {exc}"
-            ) from exc
-        Y = xp.asarray(Y)
+        Y = xp.asarray(as_float_targets(Y))
     else:
         Y = to_namespace(Y, xp, device)
         if not xp.isdtype(Y.dtype, ("real floating", "integral", "bool")):

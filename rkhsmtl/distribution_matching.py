@@ -24,8 +24,15 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._backend import array_device, get_namespace, is_numpy_namespace, to_numpy
+from ._base import fill_task_doc, take_task_columns, task_columns
 from ._labels import _as_label_array, missing_mask
-from ._validation import validate_X_fit
+from ._validation import (
+    as_float_targets,
+    output_is_float32,
+    task_names,
+    to_output_dtype,
+    validate_X_fit,
+)
 from .metrics import accuracy_score, nan_r2_score
 from .ridge import MultiTaskKernelRidge
 from .weighting import (
@@ -194,6 +201,9 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
     estimators_ : list of estimators
         The fitted per-task estimators (per-task fit).
     n_tasks_ : int
+    tasks_ : ndarray of shape (`n_tasks_`,)
+        Task names: the column names of a DataFrame ``y``, else
+        ``arange(n_tasks_)``; read by ``task=`` of the prediction methods.
     classes_ : ndarray or list of ndarray
         Classifiers only: the inner estimator's classes.
     n_features_in_ : int
@@ -206,12 +216,17 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
     and the learner's fit stay there; classifier-based ratios are computed on the
     host and moved back. Labels are handled on the host.
 
-    Data layout: ``y`` of shape ``(n_samples, n_tasks)`` with NaN (or None) for a
-    missing label. Each observed entry is one pooled example: in heterogeneous
-    data (one observed task per row) the pool is the rows; a row with labels for
-    several tasks enters the pool once per label (its copies share ``x``); a row
-    without any label is an error. Pooling assumes the tasks share the label
-    space (same kind of target, same classes).
+    Precision: the predictions of a regressor, and the decision values and
+    probabilities of a classifier, come back in float32 when ``X`` is float32
+    (the float32 rounding of the learner's float64 result), else as the learner
+    returns them.
+
+    Data layout: ``y`` of shape ``(n_samples, n_tasks)`` with NaN (or None,
+    ``pandas.NA``) for a missing label. Each observed entry is one pooled
+    example: in heterogeneous data (one observed task per row) the pool is the
+    rows; a row with labels for several tasks enters the pool once per label (its
+    copies share ``x``); a row without any label is an error. Pooling assumes the
+    tasks share the label space (same kind of target, same classes).
 
     A ``sample_weight`` of shape ``(n_samples,)`` multiplies every pooled copy of
     the row; one of shape ``(n_samples, n_tasks)`` gives entry ``(i, s)``'s weight
@@ -353,8 +368,8 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         X : array-like of shape (n_samples, n_features)
             Inputs.
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
-            Labels, one column per task, NaN (or None) for a missing label; usually
-            one observed label per row.
+            Labels, one column per task, NaN (or None, ``pandas.NA``) for a
+            missing label; usually one observed label per row.
         sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
                 default=None
             User weights, multiplied with the distribution-matching weights.
@@ -394,10 +409,7 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
             raise ValueError("Input y contains infinity; use NaN for a missing label.")
         is_classifier = self._is_classifier()
         if not is_classifier:
-            try:
-                Y2 = np.asarray(Y2, dtype=np.float64)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"y must be numeric for a regressor: {exc}") from exc
+            Y2 = as_float_targets(Y2, name="y (a regressor's targets)")
         rows, tasks, labels = self._pool(Y2)
         n_tasks = Y2.shape[1]
         X_pool = xp.take(X, xp.asarray(rows, device=device), axis=0)
@@ -421,6 +433,7 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         self.effective_sample_size_ = effective_sample_size(W)
         self.pool_index_, self.pool_task_ = rows, tasks
         self.n_tasks_ = int(n_tasks)
+        self.tasks_ = task_names(y, n_tasks, xp, device)
         self._y_was_1d = was_1d
 
         template = self._template()
@@ -495,26 +508,43 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         # and number of features itself.
         return X
 
-    def predict(self, X):
+    def _output(self, method, X, task):
+        """``method``'s output, of each row's own task with ``task``; float outputs
+        in float32 for float32 ``X``."""
+        float32 = output_is_float32(X)
+        columns = task_columns(self, task)
+        X = self._validate_predict(X)
+        if self.estimator_ is not None:
+            out = getattr(self.estimator_, method)(X)
+        else:
+            out = self._per_task(method, X)
+        if columns is not None:
+            out = take_task_columns(out, columns)
+        if method == "predict" and self._is_classifier():
+            return out  # labels
+        return to_output_dtype(out, float32)
+
+    @fill_task_doc
+    def predict(self, X, task=None):
         """Predict every task.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Inputs.
+        %(task)s
 
         Returns
         -------
         Y_pred : ndarray of shape (n_samples, n_tasks), or (n_samples,) when fitted
-            on a 1-D ``y``.
+            on a 1-D ``y`` or with ``task``. A regressor's predictions are float32
+            for float32 ``X``.
         """
-        X = self._validate_predict(X)
-        if self.estimator_ is not None:
-            return self.estimator_.predict(X)
-        return self._per_task("predict", X)
+        return self._output("predict", X, task)
 
     @available_if(_inner_has("predict_proba"))
-    def predict_proba(self, X):
+    @fill_task_doc
+    def predict_proba(self, X, task=None):
         """Probabilities from the fitted classifier(s).
 
         Single multi-task fit: the estimator's ``predict_proba``. Per-task fits of
@@ -527,33 +557,32 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         ----------
         X : array-like of shape (n_samples, n_features)
             Inputs.
+        %(task)s
+            With ``task``, the probability of the positive class of each row's
+            task (binary tasks only).
 
         Returns
         -------
         proba : ndarray
         """
-        X = self._validate_predict(X)
-        if self.estimator_ is not None:
-            return self.estimator_.predict_proba(X)
-        return self._per_task("predict_proba", X)
+        return self._output("predict_proba", X, task)
 
     @available_if(_inner_has("decision_function"))
-    def decision_function(self, X):
+    @fill_task_doc
+    def decision_function(self, X, task=None):
         """Decision scores from the fitted classifier(s), one column per task.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Inputs.
+        %(task)s
 
         Returns
         -------
         scores : ndarray
         """
-        X = self._validate_predict(X)
-        if self.estimator_ is not None:
-            return self.estimator_.decision_function(X)
-        return self._per_task("decision_function", X)
+        return self._output("decision_function", X, task)
 
     def score(self, X, y, sample_weight=None):
         """NaN-aware score: mean over tasks of R^2 (regressors) or accuracy (classifiers).

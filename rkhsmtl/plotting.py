@@ -8,7 +8,8 @@ call ``plt.show()``, so they work with any backend, including the non-interactiv
 
 Every function accepts either an array (NumPy, or any array-API array such as CuPy:
 it is copied to the host) or a fitted :class:`~rkhsmtl.MultiTaskKernelRidge`, from
-which ``task_structure_`` or ``objective_history_`` is read.
+which ``task_structure_`` or ``objective_history_`` is read (and ``tasks_``, the task
+names, for the tick labels).
 """
 
 from __future__ import annotations
@@ -185,7 +186,8 @@ def plot_task_structure(A, ax=None, *, reorder=True, labels=None, cmap="RdBu_r",
         Reorder the tasks by :func:`task_order`; False keeps the given order.
     labels : sequence of str of length n_tasks, default=None
         Task names for the tick labels (in the original task order); None uses
-        the task indices.
+        the fitted estimator's ``tasks_`` (the column names of a DataFrame ``y``)
+        when ``A`` is one, else the task indices.
     cmap : str or matplotlib.colors.Colormap, default="RdBu_r"
         Colour map (a diverging one makes the sign of correlations visible).
     title : str or None, default="Task structure"
@@ -214,6 +216,8 @@ def plot_task_structure(A, ax=None, *, reorder=True, labels=None, cmap="RdBu_r",
     >>> float(ax.images[0].get_array()[0, 1])
     0.5
     """
+    if labels is None and hasattr(A, "tasks_"):
+        labels = to_numpy(A.tasks_).tolist()
     R = task_correlation(A)
     T = R.shape[0]
     if labels is None:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 
-from ._base import SeparableKernelMixin
+from ._base import SeparableKernelMixin, fill_task_doc, task_columns
 from ._solvers import SOLVERS, solve_fixed_structure
 from ._solvers.alternating import solve_learned_structure
-from ._validation import validate_sample_weight, validate_targets
+from ._validation import (
+    output_is_float32,
+    to_output_dtype,
+    validate_sample_weight,
+    validate_targets,
+)
 from .metrics import nan_r2_score
 from .structure import resolve_task_structure
 
@@ -97,7 +102,15 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
     Attributes
     ----------
     dual_coef_ : array of shape (n_samples, n_tasks)
-        Dual coefficients ``C`` (zero on missing entries).
+        Dual coefficients ``C`` (zero on missing entries). Only when a dual
+        (kernel) solver ran; after the primal solver see ``coef_``.
+    coef_ : array of shape (n_tasks, n_features)
+        Only when the primal solver ran (``kernel="linear"``, ``solver_ ==
+        "primal"``, or a learned structure whose B-steps were primal): the
+        weights ``(X^T C A)^T``, row ``t`` that of task ``t`` (the layout of
+        :class:`~rkhsmtl.linear.MultiTaskLinearRegressor`). Predictions are
+        ``X @ coef_.T``, and the fitted model keeps nothing of size
+        ``n_samples`` (neither ``dual_coef_`` nor ``X_fit_``).
     task_structure_ : array of shape (n_tasks, n_tasks)
         The task-structure matrix ``A`` used (the learned one for a learned
         structure).
@@ -108,9 +121,14 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
         Number of alternating iterations for a learned structure; 1 for a fixed
         one (a single solve; CG iterations are in ``solver_info_``).
     X_fit_ : array of shape (n_samples, n_features)
-        Training inputs (or the training kernel matrix with "precomputed").
+        Training inputs (or the training kernel matrix with "precomputed"). Only
+        when a dual (kernel) solver ran.
     n_tasks_ : int
         Number of tasks (columns of ``Y``).
+    tasks_ : ndarray of shape (`n_tasks_`,)
+        Task names: the column names of a DataFrame ``y``, else
+        ``arange(n_tasks_)`` (in the namespace of ``X``). ``predict(X, task=...)``
+        and the plots of :mod:`rkhsmtl.plotting` use them.
     solver_ : str
         The solver used.
     solver_info_ : dict
@@ -123,6 +141,19 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
     See Also
     --------
     sklearn.kernel_ridge.KernelRidge : Single-task kernel ridge regression.
+
+    Notes
+    -----
+    Precision: fits and predictions compute in float64 (the solvers' tolerances
+    need it). Predictions come back in float32 when ``X`` is float32 (NumPy,
+    another array-API library, or a DataFrame of float32 columns), in float64
+    otherwise: a float32 prediction is the float32 rounding of the float64 one
+    (relative difference below ``6e-8``). Fitted attributes are float64.
+
+    Long layout: ``predict(X, task=task)`` returns the prediction of each row's
+    own task, shape ``(n_samples,)``, computing only that task's column (see
+    :ref:`the user guide <ridge-long-layout>`); it also works through
+    :meth:`sklearn.pipeline.Pipeline.predict`.
 
     References
     ----------
@@ -173,8 +204,9 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
             Training inputs (the kernel matrix, ``(n_samples, n_samples)``, with
             ``kernel="precomputed"``).
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
-            Targets, one column per task; NaN marks a missing label. Every task
-            needs at least one observed label.
+            Targets, one column per task; NaN (or None, ``pandas.NA``) marks a
+            missing label. Every task needs at least one observed label. The
+            column names of a DataFrame become ``tasks_``.
         sample_weight : float or array-like of shape (n_samples,) or \
                 (n_samples, n_tasks), default=None
             Non-negative weights of the squared errors (per sample, or per sample
@@ -208,10 +240,11 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
                                             options=self.solver_options)
             n_iter = 1
         self._store_fit(X, placement, C, A, info, n_iter=n_iter, n_tasks=n_tasks,
-                        y_was_1d=was_1d)
+                        y_was_1d=was_1d, y=y)
         return self
 
-    def predict(self, X):
+    @fill_task_doc
+    def predict(self, X, task=None):
         """Predict every task at ``X``.
 
         Parameters
@@ -219,17 +252,21 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
         X : array-like of shape (n_samples, n_features)
             Inputs (with ``kernel="precomputed"``, the kernel matrix between these
             inputs and the training inputs, ``(n_samples, n_samples_fit)``).
+        %(task)s
 
         Returns
         -------
         Y_pred : array of shape (n_samples, n_tasks)
             Predictions for every task (shape ``(n_samples,)`` when fitted on a
-            1-D ``y``), in the namespace of ``X``.
+            1-D ``y`` or with ``task``), in the namespace of ``X``; float32 for
+            float32 ``X``, float64 otherwise.
         """
-        pred, xp_in, _ = self._kernel_expansion(X, "predict")
-        if self._y_was_1d:
+        float32 = output_is_float32(X)
+        columns = task_columns(self, task)
+        pred, xp_in, _ = self._kernel_expansion(X, "predict", columns)
+        if self._y_was_1d and columns is None:
             pred = xp_in.reshape(pred, (-1,))
-        return pred
+        return to_output_dtype(pred, float32)
 
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of the coefficient of determination on observed entries.

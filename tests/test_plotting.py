@@ -168,6 +168,20 @@ def test_plots_accept_a_fitted_estimator():
         plot_task_structure(MultiTaskKernelRidge())
 
 
+def test_a_fitted_model_labels_the_tasks_by_their_names():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 2))
+    Y = pd.DataFrame(X @ rng.normal(size=(2, 3)), columns=["north", "south", "east"])
+    model = MultiTaskKernelRidge().fit(X, Y)
+    ax = plot_task_structure(model, reorder=False, colorbar=False)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["north", "south", "east"]
+    ax = plot_task_structure(model, reorder=False, colorbar=False, labels="xyz")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["x", "y", "z"]
+    ax = plot_task_structure(model.fit(X, Y.to_numpy()), reorder=False, colorbar=False)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2"]
+
+
 def test_array_api_input():
     xp = pytest.importorskip("array_api_strict")
     A = xp.asarray([[1.0, 0.2], [0.2, 1.0]])

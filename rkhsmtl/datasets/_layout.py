@@ -49,7 +49,7 @@ def _as_1d(a, name):
     return a
 
 
-def long_to_wide(X, y, task, *, tasks=None):
+def long_to_wide(X, y, task, *, tasks=None, as_frame=False):
     """Convert the long layout ``(X, y, task)`` to the wide layout ``(X, Y)``.
 
     Each input row becomes one output row whose only observed entry is the
@@ -68,12 +68,17 @@ def long_to_wide(X, y, task, *, tasks=None):
         The task labels in column order. Every value of ``task`` must occur in
         ``tasks``; labels of ``tasks`` that never occur give all-NaN columns.
         By default the columns are ``np.unique(task)`` (sorted distinct labels).
+    as_frame : bool, default=False
+        Return ``Y`` as a pandas DataFrame whose columns are the task labels (and
+        whose index is that of a DataFrame ``X``). An estimator fitted on it
+        keeps the labels as ``tasks_``, so that ``predict(X, task=task)``
+        accepts them. Needs pandas.
 
     Returns
     -------
     X : ndarray or DataFrame of shape (n_samples, n_features)
         The inputs, unchanged.
-    Y : ndarray of shape (n_samples, n_tasks), dtype float64
+    Y : ndarray or DataFrame of shape (n_samples, n_tasks), dtype float64
         ``Y[i, j] = y[i]`` where ``j`` is the column of ``task[i]``, NaN elsewhere.
 
     Raises
@@ -99,6 +104,9 @@ def long_to_wide(X, y, task, *, tasks=None):
     >>> _, Y = long_to_wide(X, [1.0, 2.0, 3.0], ["b", "a", "b"], tasks=["b", "a", "c"])
     >>> Y.shape
     (3, 3)
+    >>> _, Y = long_to_wide(X, [1.0, 2.0, 3.0], ["b", "a", "b"], as_frame=True)
+    >>> list(Y.columns)
+    ['a', 'b']
     """
     X, n_x = _as_rows(X)
     y = _as_1d(y, "y")
@@ -120,6 +128,7 @@ def long_to_wide(X, y, task, *, tasks=None):
     if tasks is None:
         n_tasks = uniques.shape[0]
         columns = inverse
+        labels = uniques.tolist()
     else:
         tasks = list(tasks)
         position = {}
@@ -135,9 +144,20 @@ def long_to_wide(X, y, task, *, tasks=None):
         n_tasks = len(tasks)
         lookup = np.array([position[u] for u in uniques.tolist()], dtype=np.intp)
         columns = lookup[inverse]
+        labels = tasks
 
     Y = np.full((y.shape[0], n_tasks), np.nan)
     Y[np.arange(y.shape[0]), columns] = y
+    if as_frame:
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - pandas is a test dependency
+            raise ImportError(
+                "long_to_wide(as_frame=True) needs pandas; install it with "
+                "`pip install pandas`."
+            ) from exc
+        index = X.index if _is_dataframe(X) else None
+        Y = pd.DataFrame(Y, columns=pd.Index(labels), index=index)
     return X, Y
 
 

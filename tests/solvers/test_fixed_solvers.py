@@ -299,10 +299,10 @@ def test_primal_solver_matches_stacked_solve(case, rank):
     assert model.solver_ == "primal"
     K = X @ X.T
     C_ref = stacked_kronecker_solve(K, Y, A, ALPHA, W)
-    # With a singular A only C A (the predictions) is unique.
-    assert rel_err(K @ model.dual_coef_ @ A, K @ C_ref @ A) < 1e-8
-    if rank is None:
-        assert rel_err(model.dual_coef_, C_ref) < 1e-8
+    # A primal fit keeps the weights W = X^T C A only (unique even for a singular A).
+    assert not hasattr(model, "dual_coef_") and not hasattr(model, "X_fit_")
+    assert rel_err(model.coef_, (X.T @ C_ref @ A).T) < 1e-8
+    assert rel_err(model.predict(X), K @ C_ref @ A) < 1e-8
 
 
 def test_auto_picks_primal_for_few_linear_features_and_many_observations():
