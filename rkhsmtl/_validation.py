@@ -213,7 +213,8 @@ SPLITTER_ADVICE = (
     "folds left those tasks without training labels (or with one class), as KFold "
     "does on data sorted by task: pass "
     "cv=rkhsmtl.model_selection.MultiTaskStratifiedKFold(...), which keeps every "
-    "task in every fold."
+    "task in every fold, or search with rkhsmtl.model_selection.MultiTaskGridSearchCV, "
+    "which uses it for an integer cv."
 )
 
 
