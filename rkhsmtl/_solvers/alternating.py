@@ -279,13 +279,16 @@ def _masked_iterations(gram, Y, sample_weight, structure, A0, alpha, xp, progres
     gram = _cached_gram(gram, xp)
     W = entry_weights(Y, sample_weight, xp)
     Y0 = xp.where(xp.isnan(Y), xp.zeros_like(Y), Y)
-    # The previous B-step's coefficients warm-start the next one (CG).
+    # The previous B-step's coefficients warm-start the next one (CG); what does
+    # not depend on A (the primal statistics) is computed at the first B-step only.
     last = {"C": None, "solver": None}
+    memo = {}
 
     def b_step(A):
         C, info = solve_fixed_structure(gram, Y, A, alpha, xp,
                                         sample_weight=sample_weight, solver=solver,
-                                        options=options, initial_coef=last["C"])
+                                        options=options, initial_coef=last["C"],
+                                        cache=memo)
         last["C"], last["solver"] = C, info["solver"]
         if info["solver"] == "primal":
             coef = info["primal_coef"]  # W = Phi^T C A, so B^T K B = W^T W

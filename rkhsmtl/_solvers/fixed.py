@@ -24,13 +24,13 @@ from .plan import (
     describe_problem,
     plan_fixed_solver,
 )
-from .primal import solve_primal
+from .primal import primal_statistics, solve_primal
 
 __all__ = ["DEFAULT_SOLVER_OPTIONS", "SOLVERS", "run_plan", "solve_fixed_structure"]
 
 
 def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="auto",
-                          options=None, initial_coef=None):
+                          options=None, initial_coef=None, cache=None):
     """Dual coefficients of multi-task kernel ridge with task structure ``A``.
 
     Parameters
@@ -54,6 +54,10 @@ def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="
     initial_coef : array of shape (n, T) or None
         Starting point of conjugate gradients (e.g. the solution for a nearby
         ``A``); ignored by the direct solvers.
+    cache : dict or None
+        Memo of what does not depend on ``A`` or ``alpha`` (today the primal
+        solver's per-task statistics), kept between calls on the same ``gram``,
+        ``Y`` and weights, as a learned structure's B-steps are; None keeps nothing.
 
     Returns
     -------
@@ -64,16 +68,17 @@ def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="
     """
     shape, sample_w, W = describe_problem(gram, Y, A, xp, sample_weight)
     plan = plan_fixed_solver(shape, solver, options, xp=xp)
-    return run_plan(plan, gram, Y, W, sample_w, A, alpha, xp, initial_coef=initial_coef)
+    return run_plan(plan, gram, Y, W, sample_w, A, alpha, xp, initial_coef=initial_coef,
+                    cache=cache)
 
 
-def run_plan(plan, gram, Y, W, sample_w, A, alpha, xp, *, initial_coef=None):
+def run_plan(plan, gram, Y, W, sample_w, A, alpha, xp, *, initial_coef=None, cache=None):
     """Execute a :class:`~.plan.SolverPlan`.
 
     Parameters
     ----------
     plan : SolverPlan
-    gram, Y, A, alpha, xp, initial_coef
+    gram, Y, A, alpha, xp, initial_coef, cache
         As in :func:`solve_fixed_structure`.
     W : array of shape (n, T)
         Entry weights, zero on missing labels.
@@ -86,7 +91,12 @@ def run_plan(plan, gram, Y, W, sample_w, A, alpha, xp, *, initial_coef=None):
     info : dict
     """
     if plan.system == "primal":
-        C, coef, _ = solve_primal(gram.features(), Y, W, A, alpha, xp)
+        Phi = gram.features()
+        memo = {} if cache is None else cache
+        if "primal_statistics" not in memo:
+            memo["primal_statistics"] = primal_statistics(Phi, Y, W, xp)
+        C, coef, _ = solve_primal(Phi, Y, W, A, alpha, xp,
+                                  statistics=memo["primal_statistics"])
         return C, {"solver": "primal", "primal_coef": coef}
     if plan.system == "complete":
         return _run_complete(plan, gram, Y, sample_w, A, alpha, xp)

@@ -24,10 +24,45 @@ from __future__ import annotations
 from .._backend import add_to_diagonal, cho_solve, cholesky
 from .complete import task_eigh
 
-__all__ = ["solve_primal"]
+__all__ = ["primal_statistics", "solve_primal"]
 
 
-def solve_primal(Phi, Y, W_entry, A, alpha, xp):
+def primal_statistics(Phi, Y, W_entry, xp):
+    """The per-task statistics ``G_t = Phi^T D_t Phi`` and ``h_t = Phi^T D_t y_t``.
+
+    They do not depend on ``A`` or ``alpha``: a learned structure computes them once
+    per fit. Each task uses only its own labelled rows, so with one label per row
+    (School) the cost is ``nnz r^2``, not ``T n r^2``.
+
+    Parameters
+    ----------
+    Phi : array of shape (n, r)
+        Feature map of the training inputs.
+    Y : array of shape (n, T)
+        Targets, NaN for missing.
+    W_entry : array of shape (n, T)
+        Non-negative weights, zero where ``Y`` is missing.
+    xp : module
+        Array namespace.
+
+    Returns
+    -------
+    G : array of shape (T, r, r)
+    h : array of shape (r, T)
+    """
+    T = Y.shape[1]
+    Y0 = xp.where(xp.isnan(Y), xp.zeros_like(Y), Y)
+    G, h = [], []
+    for t in range(T):
+        rows = xp.nonzero(W_entry[:, t] != 0)[0]
+        Phi_t = xp.take(Phi, rows, axis=0)
+        weighted = xp.take(W_entry[:, t], rows)[:, None] * Phi_t
+        G.append(Phi_t.T @ weighted)
+        h.append(weighted.T @ xp.take(Y0[:, t], rows))
+    return xp.stack(G), xp.stack(h, axis=1)
+
+
+def solve_primal(Phi, Y, W_entry, A, alpha, xp, *, statistics=None):
     """Fixed-structure ridge in the primal.
 
     Parameters
@@ -44,6 +79,9 @@ def solve_primal(Phi, Y, W_entry, A, alpha, xp):
         Regularisation strength.
     xp : module
         Array namespace.
+    statistics : tuple (G, h) or None
+        :func:`primal_statistics` of the same ``Phi``, ``Y`` and ``W_entry``, when
+        already computed (the B-steps of a learned structure); None computes them.
 
     Returns
     -------
@@ -59,9 +97,7 @@ def solve_primal(Phi, Y, W_entry, A, alpha, xp):
     Y0 = xp.where(xp.isnan(Y), xp.zeros_like(Y), Y)
     sigma, V = task_eigh(A, xp)
     S = (V * xp.sqrt(sigma)[None, :]) @ V.T
-    # Per-task statistics, stacked: G[t] = Phi^T D_t Phi, h[:, t] = Phi^T D_t y_t.
-    G = xp.stack([Phi.T @ (W_entry[:, t][:, None] * Phi) for t in range(T)])
-    h = Phi.T @ (W_entry * Y0)  # (r, T)
+    G, h = primal_statistics(Phi, Y, W_entry, xp) if statistics is None else statistics
     # H[(s, a), (s', b)] = sum_t S[s, t] S[s', t] G[t, a, b]: one (T^2, T) x (T, r^2)
     # product, then the axes reordered to (s, a, s', b).
     outer = xp.reshape(S[None, :, :] * S[:, None, :], (T * T, T))  # [(s, s'), t]
@@ -77,4 +113,3 @@ def solve_primal(Phi, Y, W_entry, A, alpha, xp):
     F = Phi @ coef
     C = W_entry * (Y0 - F) / alpha
     return C, coef, F
-

@@ -305,6 +305,28 @@ def test_primal_solver_matches_stacked_solve(case, rank):
     assert rel_err(model.predict(X), K @ C_ref @ A) < 1e-8
 
 
+def test_primal_statistics_use_each_tasks_rows_and_are_reused_across_calls():
+    from rkhsmtl._solvers.fixed import solve_fixed_structure
+    from rkhsmtl._solvers.primal import primal_statistics
+
+    X, Y, W, _, _ = make_problem(8, n=30, T=4, missing=0.5, weights="entry")
+    K = X @ X.T
+    W_entry = np.where(np.isnan(Y), 0.0, W)
+    G, h = primal_statistics(X, Y, W_entry, xnp)
+    for t in range(Y.shape[1]):
+        np.testing.assert_allclose(G[t], X.T @ (W_entry[:, [t]] * X), rtol=1e-12)
+        np.testing.assert_allclose(h[:, t], X.T @ (W_entry[:, t] * np.nan_to_num(Y[:, t])),
+                                   rtol=1e-12)
+    gram = TrainingGram(PairwiseKernel("linear"), X, xnp)
+    memo = {}
+    for seed in (1, 2):  # the second A reuses the statistics of the first call
+        A = random_psd(Y.shape[1], np.random.default_rng(seed))
+        C, info = solve_fixed_structure(gram, Y, A, ALPHA, xnp, sample_weight=W,
+                                        solver="primal", cache=memo)
+        assert info["solver"] == "primal" and "primal_statistics" in memo
+        assert rel_err(C, stacked_kronecker_solve(K, Y, A, ALPHA, W)) < 1e-8
+
+
 def test_auto_picks_primal_for_few_linear_features_and_many_observations():
     X, Y, W, A, _ = make_problem(5, n=120, d=2, T=3, one_per_row=True)
     linear = MultiTaskKernelRidge(alpha=ALPHA, kernel="linear", task_structure=A).fit(X, Y)
