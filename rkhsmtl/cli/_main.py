@@ -51,8 +51,9 @@ def commands():
     """The sub-commands, in the order ``--help`` lists them."""
     from ._commands import EVALUATE, FIT, PREDICT
     from ._demo import DEMO
+    from ._run import RUN
 
-    return [DEMO, FIT, PREDICT, EVALUATE]
+    return [DEMO, FIT, PREDICT, EVALUATE, RUN]
 
 
 @contextlib.contextmanager
@@ -81,8 +82,8 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="rkhsmtl",
         description="Multi-task learning with separable-kernel vector-valued RKHS "
-                    "models: fit, predict and evaluate on your own data files, or run "
-                    "the demo.")
+                    "models: fit, predict and evaluate on your own data files, run batch "
+                    "experiments, or run the demo.")
     parser.add_argument("--version", action="version",
                         version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
