@@ -10,8 +10,8 @@ are missing. This script checks that they agree, fits heterogeneous data (one ta
 per row) and shows the error raised before a system too large for memory is
 allocated.
 
-Runs headless in a few seconds; prints its results (the numbers are the whole
-point here, so there is no figure).
+Runs in about 5 s of CPU time at full size (600 samples); prints its results as
+it goes (the numbers are the whole point here, so there is no figure).
 """
 
 import os

@@ -162,7 +162,7 @@ def task_order(A):
 def _new_axes(ax):
     plt = _import_pyplot()
     if ax is None:
-        _, ax = plt.subplots()
+        _, ax = plt.subplots(layout="constrained")  # room for the colour-bar label
     return ax
 
 
