@@ -83,8 +83,8 @@ sphinx_gallery_conf = {
     # Execute every example, not only the plot_*.py ones.
     "filename_pattern": r"\.py$",
     # From the data and the fixed structures to the learned ones, then the
-    # classifier, distribution matching and the linear models; an example not
-    # listed comes last.
+    # classifier, distribution matching, the linear models and the batch runner;
+    # an example not listed comes last.
     "within_subsection_order": ExplicitOrder([
         "plot_datasets.py",
         "plot_task_structures.py",
@@ -94,6 +94,7 @@ sphinx_gallery_conf = {
         "digits_related_tasks.py",
         "distribution_matching.py",
         "linear_models.py",
+        "school_experiment.py",
         "*",
     ]),
     # A broken example fails the build (and CI), instead of a warning.

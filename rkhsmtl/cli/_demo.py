@@ -28,7 +28,7 @@ def demo_models():
 
     Linear kernel on the stored features. The fixed structures' ``alpha`` and
     ``strength`` were chosen by validation inside the training part of split 0
-    (``examples/school_protocol.py --select``). The learned task relation starts
+    (``examples/school_protocol.py --full --select``). The learned task relation starts
     from the best fixed structure (``prior``) and its iterations are capped so
     that the whole demo stays within 30 s of CPU time on two cores; its
     ``alpha``, ``strength`` and cap were chosen by the same validation (see the
