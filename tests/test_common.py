@@ -32,11 +32,11 @@ ESTIMATORS = [
     # rtol=1e-7 on an ill-conditioned 15-sample problem; the default tol=1e-6 (a
     # relative KKT residual) is not that tight there.
     MultiTaskLinearRegressor(tol=1e-10),
-    MultiTaskLinearRegressor("trace", alpha=0.1, l2=0.1, tol=1e-10),
-    MultiTaskLinearRegressor("dirty", alpha=0.1, tol=1e-10),
-    MultiTaskLinearRegressor(ClusteredMTL(n_clusters=1), alpha=1.0, l2=1.0, tol=1e-10),
+    MultiTaskLinearRegressor(0.1, penalty="trace", l2=0.1, tol=1e-10),
+    MultiTaskLinearRegressor(0.1, penalty="dirty", tol=1e-10),
+    MultiTaskLinearRegressor(1.0, penalty=ClusteredMTL(n_clusters=1), l2=1.0, tol=1e-10),
     MultiTaskLinearClassifier(tol=1e-10),
-    MultiTaskLinearClassifier("lasso", alpha=0.1, l2=0.01, tol=1e-10),
+    MultiTaskLinearClassifier(0.1, penalty="lasso", l2=0.01, tol=1e-10),
     MultiTaskLinearRegressorCV(n_alphas=3, tol=1e-10),
     MultiTaskLinearClassifierCV(n_alphas=3, tol=1e-10),
 ]

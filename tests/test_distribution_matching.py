@@ -346,7 +346,7 @@ def test_joint_fit_is_decided_by_the_capability_marker():
     model = DistributionMatchingMTL(_WideMean(), random_state=0).fit(X, Y)
     assert model.estimators_ is None
     assert model.estimator_.shape_ == ((45, N_TASKS), (45, N_TASKS))
-    linear = DistributionMatchingMTL(MultiTaskLinearRegressor("l21", alpha=0.1),
+    linear = DistributionMatchingMTL(MultiTaskLinearRegressor(0.1, penalty="l21"),
                                      random_state=0).fit(X, Y)
     assert linear.estimators_ is None and linear.predict(X).shape == (45, N_TASKS)
     per_task = DistributionMatchingMTL(_NotWide(), random_state=0).fit(X, Y)

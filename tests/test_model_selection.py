@@ -318,13 +318,13 @@ def _pipeline_classifier():
 def _linear_regressor():
     from rkhsmtl.linear import L21, MultiTaskLinearRegressor
 
-    return MultiTaskLinearRegressor(L21()), {"alpha": [0.01, 0.1]}
+    return MultiTaskLinearRegressor(penalty=L21()), {"alpha": [0.01, 0.1]}
 
 
 def _linear_classifier():
     from rkhsmtl.linear import L21, MultiTaskLinearClassifier
 
-    return MultiTaskLinearClassifier(L21(), max_iter=100), {"alpha": [0.1]}
+    return MultiTaskLinearClassifier(penalty=L21(), max_iter=100), {"alpha": [0.1]}
 
 
 def _dm(kind):

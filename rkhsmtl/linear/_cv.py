@@ -12,7 +12,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted
 
 from .._backend import array_device, to_namespace, to_numpy
-from .._base import ShortcutParamsMixin
+from .._base import ShortcutParamsMixin, fill_task_doc
 from .._labels import check_both_classes_weighted, encode_binary_tasks
 from .._validation import validate_sample_weight, validate_targets, validate_X_fit
 from ..metrics import accuracy_score, nan_r2_score
@@ -51,7 +51,7 @@ class _LinearCVBase(ShortcutParamsMixin, MultiOutputMixin, BaseEstimator):
     _accepts_wide_targets = True
 
     def __init__(self, penalty="l21", *, alphas=None, n_alphas=20, alpha_min_ratio=1e-3,
-                 l2s=(0.0,), cv=5, fit_intercept=True, max_iter=1000, tol=1e-6,
+                 l2s=(0.0,), cv=5, fit_intercept=True, max_iter=5000, tol=1e-6,
                  restart="gradient"):
         self.penalty = penalty
         self.alphas = alphas
@@ -163,29 +163,32 @@ class _LinearCVBase(ShortcutParamsMixin, MultiOutputMixin, BaseEstimator):
         self.alpha_ = float(alphas[j])
         self.l2_ = float(l2s[i])
         self.best_estimator_ = self._estimator(
-            pen, alpha=self.alpha_, l2=self.l2_, fit_intercept=self.fit_intercept,
+            self.alpha_, penalty=pen, l2=self.l2_, fit_intercept=self.fit_intercept,
             max_iter=self.max_iter, tol=self.tol, restart=self.restart,
         ).fit(X, y, sample_weight=sample_weight)
-        for name in ("coef_", "intercept_", "n_features_in_", "n_tasks_", "n_iter_"):
+        for name in ("coef_", "intercept_", "n_features_in_", "n_tasks_", "n_iter_",
+                     "tasks_"):
             setattr(self, name, getattr(self.best_estimator_, name))
         if hasattr(self.best_estimator_, "feature_names_in_"):
             self.feature_names_in_ = self.best_estimator_.feature_names_in_
         return self
 
-    def predict(self, X):
+    @fill_task_doc
+    def predict(self, X, task=None):
         """Predictions of :attr:`best_estimator_`.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Inputs.
+        %(task)s
 
         Returns
         -------
         Y_pred : array of shape (n_samples, n_tasks) or (n_samples,)
         """
         check_is_fitted(self)
-        return self.best_estimator_.predict(X)
+        return self.best_estimator_.predict(X, task=task)
 
     def score(self, X, y, sample_weight=None):
         """Score of :attr:`best_estimator_` (see its ``score``).
@@ -220,10 +223,15 @@ _CV_DOC = """
     Parameters
     ----------
     penalty : str or LinearPenalty, default="l21"
-        As in :class:`{base}`.
+        As in :class:`{base}`. It comes first here, whereas ``alpha`` comes first
+        in :class:`{base}`: these estimators choose ``alpha`` themselves, from
+        the grid ``alphas`` (keyword-only), so the penalty is the one thing to say.
     alphas : array-like, default=None
         Grid of ``alpha``; by default ``n_alphas`` values log-spaced from
         :func:`alpha_max` (on the whole data) down to ``alpha_min_ratio`` times it.
+        The penalties without ``alpha_max`` ("graph" without a lasso term,
+        "cmtl", "none") need a grid, e.g. around the ``alpha_`` that
+        :class:`{base}` sets by default.
     n_alphas : int, default=20
         Size of the default grid.
     alpha_min_ratio : float, default=1e-3
@@ -253,7 +261,7 @@ _CV_DOC = """
     mean_cv_score_ : ndarray of shape (n_l2s, n_alphas)
     best_estimator_ : {base}
         Refitted on the whole data with ``alpha_`` and ``l2_``.
-    coef_, intercept_, n_features_in_, n_tasks_, n_iter_
+    coef_, intercept_, n_features_in_, n_tasks_, n_iter_, tasks_
         Those of ``best_estimator_`` (``n_iter_`` of the refit).
 """
 
@@ -290,33 +298,37 @@ class MultiTaskLinearClassifierCV(ClassifierMixin, _LinearCVBase):
 
     fit.__doc__ = _LinearCVBase.fit.__doc__
 
-    def predict_proba(self, X):
+    @fill_task_doc
+    def predict_proba(self, X, task=None):
         """Probabilities of :attr:`best_estimator_`.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Inputs.
+        %(task)s
 
         Returns
         -------
         proba : array of shape (n_samples, n_tasks) or (n_samples,)
         """
         check_is_fitted(self)
-        return self.best_estimator_.predict_proba(X)
+        return self.best_estimator_.predict_proba(X, task=task)
 
-    def decision_function(self, X):
+    @fill_task_doc
+    def decision_function(self, X, task=None):
         """Decision values of :attr:`best_estimator_`.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Inputs.
+        %(task)s
 
         Returns
         -------
         scores : array of shape (n_samples, n_tasks) or (n_samples,)
         """
         check_is_fitted(self)
-        return self.best_estimator_.decision_function(X)
+        return self.best_estimator_.decision_function(X, task=task)
 

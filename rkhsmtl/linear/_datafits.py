@@ -34,6 +34,10 @@ class SquaredLoss:
         R = omega * (F - Y)
         return xp.sum(R * (F - Y)), 2.0 * R
 
+    def hessian_weights(self, F, Y, omega, xp):
+        """Second derivative of the loss in every entry of ``F`` (weights included)."""
+        return 2.0 * omega
+
     def bregman(self, F_new, F_old, Y, omega, xp):
         """``loss(F_new) - loss(F_old) - <grad, F_new - F_old>``, exactly."""
         D = F_new - F_old
@@ -59,6 +63,11 @@ class LogisticLoss:
         margin = Y * F
         return (xp.sum(omega * softplus(-margin, xp)),
                 -omega * Y * sigmoid(-margin, xp))
+
+    def hessian_weights(self, F, Y, omega, xp):
+        """Second derivative of the loss in every entry of ``F`` (weights included)."""
+        p = sigmoid(F, xp)
+        return omega * p * (1.0 - p)
 
     def bregman(self, F_new, F_old, Y, omega, xp):
         """``loss(F_new) - loss(F_old) - <grad, F_new - F_old>`` entry by entry.

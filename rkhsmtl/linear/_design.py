@@ -38,6 +38,10 @@ class DenseDesign:
         """``X^T G`` of shape (n_features, n_tasks)."""
         return self.X.T @ G
 
+    def sq_rmatvec(self, G):
+        """``(X * X)^T G``: per feature and task, the ``G``-weighted sum of squares."""
+        return (self.X * self.X).T @ G
+
     def add_intercept(self, F, c):
         return F + c[None, :]
 
@@ -61,6 +65,10 @@ class TaskBlockedDesign:
 
     def rmatvec(self, G):
         return (self.xp.matrix_transpose(self.Xb) @ G[:, :, None])[:, :, 0].T
+
+    def sq_rmatvec(self, G):
+        Xb2 = self.Xb * self.Xb
+        return (self.xp.matrix_transpose(Xb2) @ G[:, :, None])[:, :, 0].T
 
     def add_intercept(self, F, c):
         return F + c[:, None]

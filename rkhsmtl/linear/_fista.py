@@ -43,8 +43,8 @@ from .._backend import array_device
 from ._design import DenseDesign, TaskBlockedDesign, make_problem
 from ._penalties import PreparedPenalty
 
-__all__ = ["duality_gap", "fista", "kkt_residual", "loss_alpha_max", "make_problem",
-           "objective"]
+__all__ = ["curvature_scale", "duality_gap", "fista", "kkt_residual", "loss_alpha_max",
+           "make_problem", "objective"]
 
 _SHRINK = 0.95
 _GROW = 2.0
@@ -188,6 +188,29 @@ def loss_alpha_max(X, Yf, omega, datafit, penalty, fit_intercept, xp):
     _, gF = datafit.value_and_grad(F, Yf, omega, xp)
     G = X.rmatvec(gF)
     return _prepared(penalty, X, G.shape[1]).alpha_max(G, xp)
+
+
+def curvature_scale(X, Yf, omega, datafit, fit_intercept, xp):
+    """Mean diagonal entry of the data fit's Hessian in ``W`` at ``W = 0``.
+
+    Taken at the best intercepts, with the intercepts profiled out (so the features
+    are centred per task with the Hessian's weights): the ``d * T`` diagonal
+    entries ``sum_i h_it (x_ij - mu_jt)^2`` averaged. It is in the units of a
+    quadratic penalty's weight (the ridge ``l2``, a graph or cluster penalty's
+    ``alpha``), and scales like the loss, i.e. with the number of rows. 1.0 when
+    the data fit is flat in ``W`` (constant features).
+    """
+    X = _as_design(X, xp)
+    b = _initial_intercept(X, Yf, omega, datafit, fit_intercept, xp)
+    H = datafit.hessian_weights(X.add_intercept(xp.zeros_like(Yf), b), Yf, omega, xp)
+    trace = float(xp.sum(X.sq_rmatvec(H)))
+    if fit_intercept:
+        totals = X.task_sums(H)
+        first = X.rmatvec(H)
+        trace -= float(xp.sum(xp.sum(first * first, axis=0)
+                              / xp.where(totals > 0, totals, 1.0)))
+    scale = trace / (X.n_features * X.task_sums(omega).shape[0])
+    return scale if math.isfinite(scale) and scale > 0 else 1.0
 
 
 def _initial_intercept(X, Yf, omega, datafit, fit_intercept, xp):

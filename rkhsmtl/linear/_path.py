@@ -96,7 +96,7 @@ def alpha_max(X, y, *, penalty="l21", loss="squared", sample_weight=None,
 
 def linear_path(X, y, *, penalty="l21", loss="squared", alphas=None, n_alphas=20,
                 alpha_min_ratio=1e-3, l2=0.0, sample_weight=None, fit_intercept=True,
-                max_iter=1000, tol=1e-6, restart="gradient"):
+                max_iter=5000, tol=1e-6, restart="gradient"):
     """Solutions along a decreasing grid of ``alpha``, each warm-started from the last.
 
     Parameters
@@ -124,7 +124,7 @@ def linear_path(X, y, *, penalty="l21", loss="squared", alphas=None, n_alphas=20
         Weights of the losses.
     fit_intercept : bool, default=True
         Whether the (unpenalised) intercepts are fitted.
-    max_iter : int, default=1000
+    max_iter : int, default=5000
         Maximum number of FISTA iterations for each ``alpha`` (as in
         :class:`MultiTaskLinearRegressor`); ``info[k]["n_iter"]`` is the number
         run.

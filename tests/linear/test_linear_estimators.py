@@ -48,7 +48,7 @@ def test_lasso_one_task_equals_sklearn_lasso(fit_intercept):
     X, Y = _regression(T=1)
     n = X.shape[0]
     alpha = 8.0
-    ours = MultiTaskLinearRegressor("lasso", alpha=alpha, fit_intercept=fit_intercept,
+    ours = MultiTaskLinearRegressor(penalty="lasso", alpha=alpha, fit_intercept=fit_intercept,
                                     tol=1e-10, max_iter=20000).fit(X, Y[:, 0])
     # sum (y - f)^2 + alpha |w|_1 = 2n [ (1/2n) sum (y - f)^2 + alpha/(2n) |w|_1 ]
     ref = SkLasso(alpha=alpha / (2 * n), fit_intercept=fit_intercept, tol=1e-14,
@@ -63,7 +63,7 @@ def test_l21_equals_sklearn_multitask_lasso():
     X, Y = _regression(T=4, seed=1)
     n = X.shape[0]
     alpha = 60.0
-    ours = MultiTaskLinearRegressor("l21", alpha=alpha, fit_intercept=False, tol=1e-11,
+    ours = MultiTaskLinearRegressor(penalty="l21", alpha=alpha, fit_intercept=False, tol=1e-11,
                                     max_iter=20000).fit(X, Y)
     ref = MultiTaskLasso(alpha=alpha / (2 * n), fit_intercept=False, tol=1e-14,
                          max_iter=100000).fit(X, Y)
@@ -76,7 +76,7 @@ def test_ridge_logistic_equals_logistic_regression_per_task():
     Y = Y.astype(float)
     Y[::5, 1] = np.nan
     l2 = 0.7
-    clf = MultiTaskLinearClassifier("none", alpha=0.0, l2=l2, tol=1e-11,
+    clf = MultiTaskLinearClassifier(penalty="none", alpha=0.0, l2=l2, tol=1e-11,
                                     max_iter=20000).fit(X, Y)
     for t in range(Y.shape[1]):
         obs = ~np.isnan(Y[:, t])
@@ -100,7 +100,7 @@ def test_rmtl_normalisation_through_sample_weight():
     n_t = np.sum(~np.isnan(Y), axis=0)
     sw = np.broadcast_to(1.0 / (2 * n_t), Y.shape)
     lam1, lam2 = 0.1, 0.05
-    model = MultiTaskLinearRegressor("trace", alpha=lam1, l2=lam2, tol=1e-10,
+    model = MultiTaskLinearRegressor(penalty="trace", alpha=lam1, l2=lam2, tol=1e-10,
                                      max_iter=20000).fit(X, Y, sample_weight=sw)
     W, c = model.coef_.T, model.intercept_
     rmtl = sum(np.mean((y - x @ W[:, t] - c[t]) ** 2) / 2
@@ -112,7 +112,7 @@ def test_rmtl_normalisation_through_sample_weight():
 def test_cmtl_parametrisation_and_relation():
     X, Y = _regression(T=5, seed=4)
     lam1, lam2, k = 2.0, 0.5, 2
-    model = MultiTaskLinearRegressor(ClusteredMTL(n_clusters=k), alpha=lam1, l2=lam2,
+    model = MultiTaskLinearRegressor(penalty=ClusteredMTL(n_clusters=k), alpha=lam1, l2=lam2,
                                      tol=1e-10, max_iter=20000).fit(X, Y)
     M = model.task_relation_
     eta, c = lam2 / lam1, lam1 * (lam2 / lam1) * (1 + lam2 / lam1)
@@ -121,9 +121,9 @@ def test_cmtl_parametrisation_and_relation():
     value = np.sum(R ** 2) + c * np.trace(W @ np.linalg.inv(eta * np.eye(5) + M) @ W.T)
     assert model.objective_history_[-1] == pytest.approx(value, rel=1e-10)
     with pytest.raises(ValueError, match="l2 > 0"):
-        MultiTaskLinearRegressor("cmtl", alpha=1.0, l2=0.0).fit(X, Y)
+        MultiTaskLinearRegressor(penalty="cmtl", alpha=1.0, l2=0.0).fit(X, Y)
     with pytest.raises(ValueError, match="n_clusters"):
-        MultiTaskLinearRegressor(ClusteredMTL(9), alpha=1.0, l2=1.0).fit(X, Y)
+        MultiTaskLinearRegressor(penalty=ClusteredMTL(9), alpha=1.0, l2=1.0).fit(X, Y)
 
 
 # ------------------------------------------------------------------------ labels
@@ -134,7 +134,7 @@ def test_label_encodings_give_the_same_model():
     fits = []
     for Y in (Y01, 2 * Y01 - 1, Y01.astype(bool),
               np.where(Y01 == 1, "yes", "no").astype(object)):
-        clf = MultiTaskLinearClassifier("l21", alpha=1.0, tol=1e-10,
+        clf = MultiTaskLinearClassifier(penalty="l21", alpha=1.0, tol=1e-10,
                                         max_iter=20000).fit(X, Y)
         fits.append(clf)
         pred = clf.predict(X)
@@ -152,12 +152,12 @@ def test_label_encodings_give_the_same_model():
 
 def test_classifier_one_task_and_score_ignores_missing():
     X, Y = _labels(T=2, seed=6)
-    clf = MultiTaskLinearClassifier("lasso", alpha=0.5).fit(X, Y[:, 0])
+    clf = MultiTaskLinearClassifier(penalty="lasso", alpha=0.5).fit(X, Y[:, 0])
     assert clf.predict_proba(X).shape == (X.shape[0], 2)
     assert clf.classes_.tolist() == [0, 1]
     Ym = Y.astype(float)
     Ym[:20, 1] = np.nan
-    clf2 = MultiTaskLinearClassifier("lasso", alpha=0.5).fit(X, Y)
+    clf2 = MultiTaskLinearClassifier(penalty="lasso", alpha=0.5).fit(X, Y)
     pred = clf2.predict(X)
     acc = np.mean([np.mean(pred[~np.isnan(Ym[:, t]), t] == Ym[~np.isnan(Ym[:, t]), t])
                    for t in range(2)])
@@ -169,10 +169,10 @@ def test_classifier_one_task_and_score_ignores_missing():
 def test_missing_entries_equal_zero_weights(penalty):
     X, Y = _regression(T=3, seed=7, missing=0.3)
     kw = dict(alpha=3.0, l2=0.1, tol=1e-10, max_iter=20000)
-    a = MultiTaskLinearRegressor(penalty, **kw).fit(X, Y)
+    a = MultiTaskLinearRegressor(penalty=penalty, **kw).fit(X, Y)
     filled = np.where(np.isnan(Y), 1e3, Y)  # any value: weight zero must ignore it
     sw = (~np.isnan(Y)).astype(float)
-    b = MultiTaskLinearRegressor(penalty, **kw).fit(X, filled, sample_weight=sw)
+    b = MultiTaskLinearRegressor(penalty=penalty, **kw).fit(X, filled, sample_weight=sw)
     np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-7)
     np.testing.assert_allclose(a.intercept_, b.intercept_, atol=1e-7)
 
@@ -182,7 +182,8 @@ def test_integer_weights_equal_repeated_rows():
     rng = np.random.default_rng(0)
     reps = rng.integers(1, 4, size=(X.shape[0], 3))
     kw = dict(alpha=2.0, tol=1e-11, max_iter=20000)
-    a = MultiTaskLinearRegressor("lasso", **kw).fit(X, Y, sample_weight=reps.astype(float))
+    a = MultiTaskLinearRegressor(penalty="lasso", **kw).fit(
+        X, Y, sample_weight=reps.astype(float))
     # Repeat each row max(reps) times, masking the task where the copy is extra.
     rows, Ys = [], []
     for i in range(X.shape[0]):
@@ -191,7 +192,7 @@ def test_integer_weights_equal_repeated_rows():
             Ys.append(np.where(r < reps[i], Y[i], np.nan))
     Yr = np.array(Ys)
     keep = ~np.all(np.isnan(Yr), axis=1)
-    b = MultiTaskLinearRegressor("lasso", **kw).fit(np.array(rows)[keep], Yr[keep])
+    b = MultiTaskLinearRegressor(penalty="lasso", **kw).fit(np.array(rows)[keep], Yr[keep])
     np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-7)
 
 
@@ -202,8 +203,8 @@ def test_alpha_max_is_the_smallest_zero_solution(loss, penalty):
     X, Y = _regression(T=3, seed=9, missing=0.2) if loss == "squared" else _labels(seed=9)
     top = alpha_max(X, Y, penalty=penalty, loss=loss)
     Est = MultiTaskLinearRegressor if loss == "squared" else MultiTaskLinearClassifier
-    above = Est(penalty, alpha=top * (1 + 1e-6), tol=1e-10).fit(X, Y)
-    below = Est(penalty, alpha=top * 0.97, tol=1e-10).fit(X, Y)
+    above = Est(top * (1 + 1e-6), penalty=penalty, tol=1e-10).fit(X, Y)
+    below = Est(top * 0.97, penalty=penalty, tol=1e-10).fit(X, Y)
     assert np.all(above.coef_ == 0)
     assert np.any(below.coef_ != 0)
 
@@ -217,7 +218,7 @@ def test_path_returns_every_solution_equal_to_single_fits():
     assert coefs.shape == (6, 3, X.shape[1]) and intercepts.shape == (6, 3)
     assert np.all(coefs[0] == 0)
     for i in (1, 3, 5):
-        single = MultiTaskLinearRegressor("l21", alpha=alphas[i], l2=0.1, tol=1e-10,
+        single = MultiTaskLinearRegressor(penalty="l21", alpha=alphas[i], l2=0.1, tol=1e-10,
                                           max_iter=20000).fit(X, Y)
         np.testing.assert_allclose(coefs[i], single.coef_, atol=1e-6)
         np.testing.assert_allclose(intercepts[i], single.intercept_, atol=1e-6)
@@ -229,7 +230,7 @@ def test_path_returns_every_solution_equal_to_single_fits():
 
 def test_warm_start_and_history():
     X, Y = _regression(T=3, seed=11)
-    model = MultiTaskLinearRegressor("trace", alpha=5.0, tol=1e-9, warm_start=True)
+    model = MultiTaskLinearRegressor(penalty="trace", alpha=5.0, tol=1e-9, warm_start=True)
     model.fit(X, Y)
     first = model.n_iter_
     assert model.objective_history_.shape == (first,)
@@ -240,7 +241,7 @@ def test_warm_start_and_history():
 def test_convergence_warning_names_max_iter():
     X, Y = _regression(T=3, seed=12)
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
-        MultiTaskLinearRegressor("lasso", alpha=1.0, max_iter=2, tol=1e-12).fit(X, Y)
+        MultiTaskLinearRegressor(penalty="lasso", alpha=1.0, max_iter=2, tol=1e-12).fit(X, Y)
 
 
 @pytest.mark.parametrize("params,match", [
@@ -269,7 +270,7 @@ def test_bad_parameters_raise(params, match):
 def test_grid_search_tunes_alpha_l2_and_penalty_settings():
     X, Y = _regression(T=3, seed=14, missing=0.1)
     grid = GridSearchCV(
-        MultiTaskLinearRegressor(Dirty(), tol=1e-5),
+        MultiTaskLinearRegressor(penalty=Dirty(), tol=1e-5),
         {"alpha": [0.5, 5.0], "l2": [0.0, 1.0], "penalty__beta": [0.5, 2.0]},
         cv=KFold(3, shuffle=True, random_state=0)).fit(X, Y)
     assert set(grid.best_params_) == {"alpha", "l2", "penalty__beta"}
@@ -296,11 +297,11 @@ def test_array_api_strict_matches_numpy(device, penalty):
     X, Y = _regression(n=30, d=4, T=3, seed=15, missing=0.2)
     sw = np.random.default_rng(0).uniform(0.5, 2.0, Y.shape)
     kw = dict(alpha=1.0, l2=0.5, tol=1e-10, max_iter=5000)
-    ref = MultiTaskLinearRegressor(penalty, **kw).fit(X, Y, sample_weight=sw)
+    ref = MultiTaskLinearRegressor(penalty=penalty, **kw).fit(X, Y, sample_weight=sw)
     Xs, Ys, Ws = (xps.asarray(a, device=device) for a in (X, Y, sw))
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        model = MultiTaskLinearRegressor(penalty, **kw).fit(Xs, Ys, sample_weight=Ws)
+        model = MultiTaskLinearRegressor(penalty=penalty, **kw).fit(Xs, Ys, sample_weight=Ws)
     for name in ("coef_", "intercept_", "objective_history_"):
         value = getattr(model, name)
         assert type(value).__module__.startswith("array_api_strict"), name
@@ -315,8 +316,8 @@ def test_array_api_strict_matches_numpy(device, penalty):
                          ids=str)
 def test_array_api_strict_classifier(device):
     X, Y = _labels(seed=16)
-    ref = MultiTaskLinearClassifier("l21", alpha=0.5, tol=1e-10).fit(X, Y)
-    model = MultiTaskLinearClassifier("l21", alpha=0.5, tol=1e-10).fit(
+    ref = MultiTaskLinearClassifier(penalty="l21", alpha=0.5, tol=1e-10).fit(X, Y)
+    model = MultiTaskLinearClassifier(penalty="l21", alpha=0.5, tol=1e-10).fit(
         xps.asarray(X, device=device), xps.asarray(Y, device=device))
     proba = model.predict_proba(xps.asarray(X, device=device))
     assert proba.device == device
@@ -338,12 +339,12 @@ def test_cv_scores_match_manual_cross_validation_and_refit():
     for i, l2 in enumerate(l2s):
         for j, a in enumerate(alphas):
             manual[i, j] = np.mean([nan_r2_score(Y[te], MultiTaskLinearRegressor(
-                "trace", alpha=a, l2=l2, **kw).fit(X[tr], Y[tr]).predict(X[te]))
+                penalty="trace", alpha=a, l2=l2, **kw).fit(X[tr], Y[tr]).predict(X[te]))
                 for tr, te in cv.split(X)])
     np.testing.assert_allclose(model.mean_cv_score_, manual, atol=1e-7)
     i, j = np.unravel_index(np.argmax(manual), manual.shape)
     assert (model.l2_, model.alpha_) == (l2s[i], alphas[j])
-    direct = MultiTaskLinearRegressor("trace", alpha=alphas[j], l2=l2s[i], **kw).fit(X, Y)
+    direct = MultiTaskLinearRegressor(alphas[j], penalty="trace", l2=l2s[i], **kw).fit(X, Y)
     np.testing.assert_allclose(model.coef_, direct.coef_, atol=1e-8)
     assert model.score(X, Y) == pytest.approx(direct.score(X, Y))
 
@@ -362,8 +363,8 @@ def test_array_api_strict_task_blocked_layout(device):
     X_list = [rng.standard_normal((m, 4)) for m in (9, 12, 7)]
     X, Y = tasks_to_wide(X_list, [x @ rng.standard_normal(4) for x in X_list])
     kw = dict(alpha=0.5, tol=1e-10, max_iter=5000)
-    ref = MultiTaskLinearRegressor("trace", **kw).fit(X, Y)
-    model = MultiTaskLinearRegressor("trace", **kw).fit(
+    ref = MultiTaskLinearRegressor(penalty="trace", **kw).fit(X, Y)
+    model = MultiTaskLinearRegressor(penalty="trace", **kw).fit(
         xps.asarray(X, device=device), xps.asarray(Y, device=device))
     assert model.coef_.device == device
     coef = np.asarray(xps.asarray(model.coef_, device=xps.Device("CPU_DEVICE")))
@@ -379,7 +380,7 @@ def test_school_cmtl_reaches_the_reference_optimum():
     from rkhsmtl.datasets import load_school
 
     X, Y = load_school(wide=True)
-    model = MultiTaskLinearRegressor(ClusteredMTL(n_clusters=5), alpha=2000.0,
+    model = MultiTaskLinearRegressor(penalty=ClusteredMTL(n_clusters=5), alpha=2000.0,
                                      l2=2000.0, fit_intercept=False, tol=1e-8,
                                      max_iter=5000).fit(X, Y)
     assert model.objective_history_[-1] / 2 == pytest.approx(1133661.6, abs=0.06)
@@ -397,7 +398,7 @@ def test_classifier_grid_search_with_missing_labels_and_the_stratified_splitter(
     X = rng.normal(size=(90, 4))
     Y = (X @ rng.normal(size=(4, 3)) > 0).astype(float)
     Y[rng.random(Y.shape) < 0.3] = np.nan
-    search = GridSearchCV(MultiTaskLinearClassifier("l21"), {"alpha": [0.1, 1.0]},
+    search = GridSearchCV(MultiTaskLinearClassifier(penalty="l21"), {"alpha": [0.1, 1.0]},
                           cv=MultiTaskStratifiedKFold(3, shuffle=True, random_state=0),
                           error_score="raise").fit(X, Y)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
@@ -412,7 +413,7 @@ def test_offset_targets_do_not_stop_the_solver_early():
     rng = np.random.default_rng(4)
     X = rng.normal(size=(200, 10)) + 5.0
     y = X @ rng.normal(size=10) + rng.normal(size=200) + 1000.0
-    ours = MultiTaskLinearRegressor("lasso", alpha=5.0).fit(X, y[:, None])
+    ours = MultiTaskLinearRegressor(penalty="lasso", alpha=5.0).fit(X, y[:, None])
     ref = Lasso(alpha=5.0 / 400, tol=1e-12, max_iter=100_000).fit(X, y)
     np.testing.assert_allclose(ours.coef_.ravel(), ref.coef_, atol=1e-4)
 
@@ -425,7 +426,7 @@ def test_exact_fit_converges():
     Y = X @ rng.normal(size=(5, 2))
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        model = MultiTaskLinearRegressor("none", alpha=0.0).fit(X, Y)
+        model = MultiTaskLinearRegressor(0.0, penalty="none", l2=0.0).fit(X, Y)
     assert model.solver_info_["converged"]
 
 
@@ -456,7 +457,7 @@ def test_classifier_rejects_one_weighted_class_with_intercepts():
     weights = np.ones(Y.shape)
     weights[Y[:, 0] > 0, 0] = 0.0
     with pytest.raises(ValueError, match="only one class with a positive sample weight"):
-        MultiTaskLinearClassifier("l21", alpha=0.1).fit(X, Y, sample_weight=weights)
+        MultiTaskLinearClassifier(penalty="l21", alpha=0.1).fit(X, Y, sample_weight=weights)
 
 
 # ------------------------------------------- penalties are scikit-learn parameters
@@ -469,7 +470,7 @@ def test_penalty_parameters_the_scikit_learn_way():
                  "penalty__beta"):  # beta: the deprecated spelling, still settable
         assert name in params
     assert params["penalty__adjacency"] == "chain"
-    assert "penalty__beta" in MultiTaskLinearRegressor(Dirty()).get_params()
+    assert "penalty__beta" in MultiTaskLinearRegressor(penalty=Dirty()).get_params()
     model.set_params(penalty__adjacency="mean", penalty__l1_weight=0.5)
     assert repr(model.penalty) == "GraphPenalty(adjacency='mean', l1_weight=0.5)"
     copy = clone(model)
@@ -486,7 +487,7 @@ def test_penalty_parameters_the_scikit_learn_way():
 def test_grid_search_over_graph_penalty_parameters():
     X, Y = _regression(T=3, seed=16, missing=0.1)
     grid = GridSearchCV(
-        MultiTaskLinearRegressor(GraphPenalty(), alpha=1.0, l2=0.1, tol=1e-8),
+        MultiTaskLinearRegressor(penalty=GraphPenalty(), alpha=1.0, l2=0.1, tol=1e-8),
         {"penalty__adjacency": ["chain", "mean", [(0, 2)]],
          "penalty__l1_weight": [0.0, 0.5]},
         cv=KFold(3, shuffle=True, random_state=0)).fit(X, Y)
@@ -505,7 +506,7 @@ def test_fitting_leaves_the_penalty_object_unchanged(penalty):
     X, Y = _regression(T=3, seed=17, missing=0.2)
     obj = GraphPenalty() if isinstance(penalty, str) else penalty
     before = dict(obj.__dict__)
-    model = MultiTaskLinearRegressor(obj, alpha=1.0, l2=0.5, tol=1e-8).fit(X, Y)
+    model = MultiTaskLinearRegressor(penalty=obj, alpha=1.0, l2=0.5, tol=1e-8).fit(X, Y)
     assert obj.__dict__.keys() == before.keys()
     assert all(obj.__dict__[k] is v for k, v in before.items())
     assert model.penalty_ is not obj
@@ -517,8 +518,8 @@ def test_fitting_leaves_the_penalty_object_unchanged(penalty):
 def test_clustered_is_the_cmtl_shortcut():
     X, Y = _regression(T=3, seed=18)
     kw = dict(alpha=1.0, l2=1.0, tol=1e-10)
-    a = MultiTaskLinearRegressor("clustered", **kw).fit(X, Y)
-    b = MultiTaskLinearRegressor("cmtl", **kw).fit(X, Y)
+    a = MultiTaskLinearRegressor(penalty="clustered", **kw).fit(X, Y)
+    b = MultiTaskLinearRegressor(penalty="cmtl", **kw).fit(X, Y)
     assert isinstance(a.penalty_, ClusteredMTL)
     np.testing.assert_array_equal(a.coef_, b.coef_)
     np.testing.assert_array_equal(a.task_relation_, b.task_relation_)
@@ -540,7 +541,7 @@ def _graph_data(seed=19):
 def test_graph_adjacency_means_the_same_graph_in_both_families(adjacency):
     """Linear kernel: MultiTaskKernelRidge(alpha=a, Graph(adjacency, strength=s))
     minimises sum (y - f)^2 + a (||W||^2 + s tr(W L W^T)), which is
-    MultiTaskLinearRegressor(GraphPenalty(adjacency), alpha=a * s, l2=a) without
+    MultiTaskLinearRegressor(penalty=GraphPenalty(adjacency), alpha=a * s, l2=a) without
     intercepts: the same graph, the same Laplacian, the same model."""
     from rkhsmtl import MultiTaskKernelRidge
     from rkhsmtl.structure import Graph
@@ -549,7 +550,7 @@ def test_graph_adjacency_means_the_same_graph_in_both_families(adjacency):
     a, s = 0.7, 2.5
     kernel = MultiTaskKernelRidge(alpha=a, kernel="linear",
                                   task_structure=Graph(adjacency, strength=s)).fit(X, Y)
-    linear = MultiTaskLinearRegressor(GraphPenalty(adjacency), alpha=a * s, l2=a,
+    linear = MultiTaskLinearRegressor(penalty=GraphPenalty(adjacency), alpha=a * s, l2=a,
                                       fit_intercept=False, tol=1e-12,
                                       max_iter=20000).fit(X, Y)
     np.testing.assert_allclose(linear.predict(X), kernel.predict(X), rtol=1e-7,
@@ -593,8 +594,8 @@ def test_graph_penalty_old_names_warn_and_keep_working():
     ]
     for old, new in cases:
         with pytest.warns(FutureWarning, match="deprecated"):
-            before = MultiTaskLinearRegressor(old, **kw).fit(X, Y)
-        now = MultiTaskLinearRegressor(new, **kw).fit(X, Y)
+            before = MultiTaskLinearRegressor(penalty=old, **kw).fit(X, Y)
+        now = MultiTaskLinearRegressor(penalty=new, **kw).fit(X, Y)
         np.testing.assert_allclose(before.coef_, now.coef_, rtol=1e-10, atol=1e-12)
     with pytest.warns(FutureWarning, match="l1_weight"):
         path = linear_path(X, Y, penalty=GraphPenalty(beta=0.5), n_alphas=2)
@@ -602,7 +603,7 @@ def test_graph_penalty_old_names_warn_and_keep_working():
     for bad, match in [(GraphPenalty("mean", graph="chain"), "adjacency or incidence"),
                        (GraphPenalty(l1_weight=0.1, beta=0.2), "l1_weight only")]:
         with pytest.warns(FutureWarning), pytest.raises(ValueError, match=match):
-            MultiTaskLinearRegressor(bad).fit(X, Y)
+            MultiTaskLinearRegressor(penalty=bad).fit(X, Y)
 
 
 def test_datafit_classes_left_the_public_namespace():
@@ -632,8 +633,8 @@ def test_a_penalty_given_by_name_is_tunable_by_its_parameters():
     rng = np.random.default_rng(5)
     X = rng.normal(size=(60, 4))
     Y = X @ rng.normal(size=(4, 3)) + 0.1 * rng.normal(size=(60, 3))
-    search = GridSearchCV(MultiTaskLinearRegressor("dirty", alpha=0.1),
+    search = GridSearchCV(MultiTaskLinearRegressor(penalty="dirty", alpha=0.1),
                           {"penalty__beta": [0.5, 2.0]}, cv=3).fit(X, Y)
     assert search.best_params_["penalty__beta"] in (0.5, 2.0)
-    model = MultiTaskLinearRegressor("dirty").set_params(penalty__beta=0.5)
+    model = MultiTaskLinearRegressor(penalty="dirty").set_params(penalty__beta=0.5)
     assert type(model.penalty).__name__ == "Dirty" and model.penalty.beta == 0.5
