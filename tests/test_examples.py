@@ -17,7 +17,7 @@ def test_examples_are_found():
 
 # The examples that take ten seconds or more of CPU time even in small mode (still
 # run in CI).
-SLOW = {"digits_related_tasks.py", "linear_models.py", "school_experiment.py"}
+SLOW = {"digits_related_tasks.py", "school_experiment.py"}
 
 # How many figures an example draws; run as a script without a display (the Agg
 # backend) it saves them as <name>_<n>.png in the current directory.
