@@ -9,9 +9,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, RegressorMixin
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.model_selection import check_cv
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
-from .._backend import array_device, to_namespace, to_numpy
+from .._backend import array_device, get_namespace, to_namespace, to_numpy
 from .._base import ShortcutParamsMixin, fill_task_doc
 from .._labels import check_both_classes_weighted, encode_binary_tasks
 from .._validation import validate_sample_weight, validate_targets, validate_X_fit
@@ -43,6 +44,25 @@ def _fold_score(loss, Y_test, F):
                               classes=[np.array([-1.0, 1.0])] * Y_test.shape[1])
 
 
+
+def _path_scores(X, Y, train, test, Y_test_host, sw_train, l2, alphas, penalty, loss,
+                 fit_intercept, max_iter, tol, restart):
+    """Validation scores of the ``alphas`` path fitted on one training fold."""
+    # The namespace is found again here: a module does not travel to a worker.
+    xp = get_namespace(X)
+    device = array_device(X)
+    tr = to_namespace(train, xp, device)
+    te = to_namespace(test, xp, device)
+    X_tr, X_te = xp.take(X, tr, axis=0), xp.take(X, te, axis=0)
+    sw_tr = None if sw_train is None else to_namespace(sw_train, xp, device)
+    _, coefs, intercepts, _ = linear_path(
+        X_tr, xp.take(Y, tr, axis=0), penalty=penalty, loss=loss, alphas=alphas,
+        l2=l2, sample_weight=sw_tr, fit_intercept=fit_intercept, max_iter=max_iter,
+        tol=tol, restart=restart)
+    return [_fold_score(loss, Y_test_host,
+                        to_numpy(X_te @ coefs[j, ...].T + intercepts[j, ...][None, :]))
+            for j in range(alphas.size)]
+
 class _LinearCVBase(ShortcutParamsMixin, MultiOutputMixin, BaseEstimator):
     _loss = "squared"
     _estimator = MultiTaskLinearRegressor
@@ -52,7 +72,7 @@ class _LinearCVBase(ShortcutParamsMixin, MultiOutputMixin, BaseEstimator):
 
     def __init__(self, penalty="l21", *, alphas=None, n_alphas=20, alpha_min_ratio=1e-3,
                  l2s=(0.0,), cv=5, fit_intercept=True, max_iter=5000, tol=1e-6,
-                 restart="gradient"):
+                 restart="gradient", n_jobs=None):
         self.penalty = penalty
         self.alphas = alphas
         self.n_alphas = n_alphas
@@ -63,6 +83,7 @@ class _LinearCVBase(ShortcutParamsMixin, MultiOutputMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.restart = restart
+        self.n_jobs = n_jobs
 
     def _shortcut_params(self):
         return {"penalty": resolve_penalty}
@@ -139,21 +160,17 @@ class _LinearCVBase(ShortcutParamsMixin, MultiOutputMixin, BaseEstimator):
         scores = np.full((l2s.size, alphas.size, len(splits)), np.nan)
         sw = None if sample_weight is None else np.asarray(to_numpy(sample_weight),
                                                            dtype=np.float64)
-        for f, (train, test) in enumerate(splits):
-            tr = to_namespace(train, xp, device)
-            te = to_namespace(test, xp, device)
-            X_tr, X_te = xp.take(X_checked, tr, axis=0), xp.take(X_checked, te, axis=0)
-            Y_tr = xp.take(Y, tr, axis=0)
-            sw_tr = None if sw is None else to_namespace(sw[train], xp, device)
-            for i, l2 in enumerate(l2s):
-                _, coefs, intercepts, _ = linear_path(
-                    X_tr, Y_tr, penalty=pen, loss=self._loss, alphas=alphas,
-                    l2=float(l2), sample_weight=sw_tr,
-                    fit_intercept=self.fit_intercept, max_iter=self.max_iter,
-                    tol=self.tol, restart=self.restart)
-                for j in range(alphas.size):
-                    F = to_numpy(X_te @ coefs[j, ...].T + intercepts[j, ...][None, :])
-                    scores[i, j, f] = _fold_score(self._loss, Y_host[test], F)
+        # Each (fold, l2) path is independent: joblib runs them in parallel, and
+        # each returns its scores, so the table is the same for any n_jobs.
+        path_scores = Parallel(n_jobs=self.n_jobs)(
+            delayed(_path_scores)(
+                X_checked, Y, train, test, Y_host[test],
+                None if sw is None else sw[train], float(l2), alphas, pen,
+                self._loss, self.fit_intercept, self.max_iter, self.tol, self.restart)
+            for train, test in splits for l2 in l2s)
+        for k, values in enumerate(path_scores):
+            f, i = divmod(k, l2s.size)
+            scores[i, :, f] = values
         mean = np.nanmean(scores, axis=2)
         i, j = np.unravel_index(np.nanargmax(mean), mean.shape)
         self.alphas_ = alphas
@@ -250,6 +267,10 @@ _CV_DOC = """
         describe the refit.
     restart : {{"gradient", "function", None}}, default="gradient"
         Adaptive momentum restart scheme, as in :class:`{base}`.
+    n_jobs : int or None, default=None
+        Number of (fold, ``l2``) paths computed in parallel through joblib (None
+        means 1 unless in a :func:`joblib.parallel_config` context; -1 all
+        processors). The results do not depend on it.
 
     Attributes
     ----------

@@ -355,6 +355,23 @@ def test_cv_scores_match_manual_cross_validation_and_refit():
     assert clf.predict_proba(Xc).shape == Yc.shape and clf.score(Xc, Yc) > 0.7
 
 
+def test_cv_paths_in_parallel_give_the_same_table():
+    from joblib import parallel_config
+
+    from rkhsmtl.linear import MultiTaskLinearRegressorCV
+
+    X, Y = _regression(n=40, T=3, seed=5, missing=0.2)
+    kw = dict(alphas=[5.0, 0.5], l2s=[0.0, 1.0], cv=3, tol=1e-8)
+    one = MultiTaskLinearRegressorCV(penalty="l21", **kw).fit(X, Y)
+    # Two processes (loky), as a user's n_jobs=2 runs them.
+    two = MultiTaskLinearRegressorCV(penalty="l21", n_jobs=2, **kw).fit(X, Y)
+    np.testing.assert_array_equal(one.cv_scores_, two.cv_scores_)
+    assert (one.alpha_, one.l2_) == (two.alpha_, two.l2_)
+    with parallel_config(backend="threading", n_jobs=2):
+        threads = MultiTaskLinearRegressorCV(penalty="l21", **kw).fit(X, Y)
+    np.testing.assert_array_equal(one.cv_scores_, threads.cv_scores_)
+
+
 @pytest.mark.parametrize("device", [xps.Device("CPU_DEVICE"), xps.Device("device1")],
                          ids=str)
 def test_array_api_strict_task_blocked_layout(device):
