@@ -21,6 +21,7 @@ from sklearn.utils.metadata_routing import (
     process_routing,
 )
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._backend import array_device, get_namespace, is_numpy_namespace, to_numpy
@@ -105,6 +106,13 @@ def _inner_has(name):
     return check
 
 
+
+def _fit_one_task(template, X, labels, weights, params):
+    """A clone of ``template`` fitted on the examples one task weights."""
+    used = weights > 0
+    return clone(template).fit(X[used], labels[used], sample_weight=weights[used],
+                               **params)
+
 class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimator):
     r"""Multi-task learning by distribution matching (Bickel et al. 2008).
 
@@ -177,6 +185,11 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         (the rkhsmtl estimators), per task otherwise.
     random_state : int or None, default=None
         Seeds the folds and the randomised parts of the ratio estimators.
+    n_jobs : int or None, default=None
+        Number of independent fits run in parallel through joblib: the
+        cross-fitting folds of the weights and, with one model per task, the
+        per-task fits (None means 1 unless in a :func:`joblib.parallel_config`
+        context). The fitted model does not depend on it.
 
     Attributes
     ----------
@@ -258,7 +271,7 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
 
     def __init__(self, estimator=None, *, weighting="logistic", features="joint",
                  label_scale=1.0, weighting_cv=5, tempering=1.0, clip=None,
-                 per_task="auto", random_state=None):
+                 per_task="auto", random_state=None, n_jobs=None):
         self.estimator = estimator
         self.weighting = weighting
         self.features = features
@@ -268,6 +281,7 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
         self.clip = clip
         self.per_task = per_task
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     # -- scikit-learn plumbing ------------------------------------------------
     def _template(self):
@@ -426,7 +440,7 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
             Z = self._features(X_pool, labels, is_classifier, xp)
             R, self.ratio_models_, self.folds_ = task_density_ratios(
                 Z, tasks, n_tasks, weighting, cv=self.weighting_cv,
-                random_state=self.random_state, groups=rows)
+                random_state=self.random_state, groups=rows, n_jobs=self.n_jobs)
         self.weights_ = normalize_weights(R, tempering=self.tempering, clip=self.clip)
         sw_pool = self._pool_sample_weight(to_numpy(sample_weight), rows, tasks, Y2.shape)
         W = self.weights_ * xp.asarray(sw_pool, device=device)[:, None]
@@ -456,15 +470,14 @@ class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimato
                 self.classes_ = self.estimator_.classes_
         else:
             self.estimator_ = None
-            self.estimators_ = []
             if labels.dtype == object:
                 # e.g. integers stored as objects next to None: scikit-learn needs a
                 # concrete label type.
                 labels = np.asarray(labels.tolist())
-            for t in range(n_tasks):
-                used = W[:, t] > 0
-                self.estimators_.append(clone(template).fit(
-                    X_pool[used], labels[used], sample_weight=W[used, t], **params))
+            # One independent fit per task: joblib runs them in parallel.
+            self.estimators_ = Parallel(n_jobs=self.n_jobs)(
+                delayed(_fit_one_task)(template, X_pool, labels, W[:, t], params)
+                for t in range(n_tasks))
             if hasattr(self.estimators_[0], "classes_"):
                 classes = [est.classes_ for est in self.estimators_]
                 self.classes_ = classes[0] if was_1d else classes

@@ -74,6 +74,21 @@ def test_each_task_is_weighted_kernel_ridge_on_the_whole_pool():
                                atol=1e-10)
 
 
+@pytest.mark.parametrize("weighting", ["logistic", RuLSIF(alpha=0.1, random_state=0)], ids=str)
+def test_parallel_folds_and_per_task_fits_give_the_same_model(weighting):
+    from joblib import parallel_config
+
+    X, Y, _ = heterogeneous(seed=3)
+    template = KernelRidge(alpha=0.3, kernel="rbf", gamma=0.5)  # one fit per task
+    kw = dict(weighting=weighting, weighting_cv=3, random_state=0)
+    one = DistributionMatchingMTL(template, **kw).fit(X, Y)
+    with parallel_config(backend="threading"):
+        two = DistributionMatchingMTL(template, n_jobs=2, **kw).fit(X, Y)
+    np.testing.assert_array_equal(one.weights_, two.weights_)
+    np.testing.assert_array_equal(one.predict(X), two.predict(X))
+    assert len(two.estimators_) == N_TASKS and len(two.ratio_models_) == 3
+
+
 def test_weights_are_normalised_cross_fitted_task_posteriors():
     X, Y, task = heterogeneous()
     model = DistributionMatchingMTL(features="covariate", weighting_cv=None).fit(X, Y)

@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state
+from sklearn.utils.parallel import Parallel, delayed
 
 from .._backend import array_device, get_namespace, to_namespace, to_numpy
 from ._discriminative import TaskPosteriorRatio
@@ -60,8 +61,24 @@ def _fit_predict(weighting, Z_train, task_train, Z_eval, n_tasks, xp):
     return xp.stack(columns, axis=1), models
 
 
+def _cross_fitted_fold(weighting, Z, task, train, test, n_tasks):
+    """Ratios of the ``test`` rows from a model fitted on the ``train`` rows."""
+    # The namespace is found again here: a module does not travel to a worker.
+    xp = get_namespace(Z)
+    device = array_device(Z)
+    Z_train = xp.take(Z, xp.asarray(train, device=device), axis=0)
+    Z_eval = xp.take(Z, xp.asarray(np.concatenate([test, train]), device=device), axis=0)
+    R_k, model = _fit_predict(weighting, Z_train, task[train], Z_eval, n_tasks, xp)
+    R_k = xp.astype(R_k, xp.float64)
+    # Fold models differ in scale; each is put on the scale where its own training
+    # pool has mean ratio 1 before the folds are joined.
+    train_mean = xp.mean(R_k[test.size:, :], axis=0)
+    train_mean = xp.where(train_mean > 0, train_mean, xp.ones_like(train_mean))
+    return R_k[:test.size, :] / train_mean[None, :], model
+
+
 def task_density_ratios(Z, task, n_tasks, weighting, *, cv=None, random_state=None,
-                        groups=None):
+                        groups=None, n_jobs=None):
     """Raw density ratios ``r_t(z_i)`` of every pooled example for every task.
 
     Parameters
@@ -87,6 +104,9 @@ def task_density_ratios(Z, task, n_tasks, weighting, *, cv=None, random_state=No
     groups : array-like of shape (n_samples,) or None, default=None
         Examples sharing a group (copies of one input labelled for several tasks)
         are kept in one fold.
+    n_jobs : int or None, default=None
+        Number of cross-fitting folds fitted in parallel through joblib; the
+        ratios do not depend on it.
 
     Returns
     -------
@@ -127,25 +147,16 @@ def task_density_ratios(Z, task, n_tasks, weighting, *, cv=None, random_state=No
                 f"task(s) {short} have too few for weighting_cv={int(cv)}. Use the "
                 "discriminative weighting ('logistic'), fewer folds, or "
                 "weighting_cv=None.")
-    blocks, order, models = [], [], []
-    for k in range(int(cv)):
-        test = np.flatnonzero(fold == k)
-        if test.size == 0:
-            continue
-        train = np.flatnonzero(fold != k)
-        Z_train = xp.take(Z, xp.asarray(train, device=device), axis=0)
-        Z_eval = xp.take(Z, xp.asarray(np.concatenate([test, train]), device=device),
-                         axis=0)
-        R_k, model = _fit_predict(weighting, Z_train, task[train], Z_eval, n_tasks, xp)
-        R_k = xp.astype(R_k, xp.float64)
-        # Fold models differ in scale; each is put on the scale where its own
-        # training pool has mean ratio 1 before the folds are joined.
-        train_mean = xp.mean(R_k[test.size:, :], axis=0)
-        train_mean = xp.where(train_mean > 0, train_mean, xp.ones_like(train_mean))
-        R_k = R_k[:test.size, :] / train_mean[None, :]
-        blocks.append(R_k)
-        order.append(test)
-        models.append(model)
+    tests = [np.flatnonzero(fold == k) for k in range(int(cv))]
+    tests = [test for test in tests if test.size]
+    # The folds are independent fits: joblib runs them in parallel.
+    fitted = Parallel(n_jobs=n_jobs)(
+        delayed(_cross_fitted_fold)(weighting, Z, task, np.flatnonzero(fold != fold[test[0]]),
+                                    test, n_tasks)
+        for test in tests)
+    blocks = [R_k for R_k, _ in fitted]
+    models = [model for _, model in fitted]
+    order = tests
     # Rows came fold by fold; put them back in the original order.
     inverse = np.argsort(np.concatenate(order))
     R = xp.take(xp.concat(blocks, axis=0), xp.asarray(inverse, device=device), axis=0)
