@@ -43,7 +43,6 @@ numbers and figures on this page come from that run.
 
 import argparse
 import os
-import pathlib
 import time
 import warnings
 
@@ -253,15 +252,7 @@ plot_task_structure(digit_models["task relation (learned)"], ax=axes[1, 1],
 # Run as a script (the gallery renders the figures of every cell itself and
 # defines no __file__): show the figures, or save them where there is no display.
 if "__file__" in globals():
-    headless = plt.get_backend().lower() in {"agg", "cairo", "pdf", "pgf", "ps",
-                                             "svg", "template"}
-    if args.save_figures or headless:
-        folder = pathlib.Path(args.save_figures or ".")
-        folder.mkdir(parents=True, exist_ok=True)
-        for number in plt.get_fignums():
-            path = folder / f"digits_related_tasks_{number}.png"
-            plt.figure(number).savefig(path)
-            print(f"saved {path}", flush=True)
-    if not headless:
-        plt.show()
+    from rkhsmtl.plotting import show_or_save_figures
+
+    show_or_save_figures("digits_related_tasks", args.save_figures)
 # sphinx_gallery_end_ignore

@@ -15,7 +15,6 @@ backend), saves them as ``plot_datasets_<n>.png`` in the current directory;
 """
 
 import argparse
-import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -126,15 +125,7 @@ plot_task_structure(A, ax=right, reorder=False, title="true task structure A")
 # Run as a script (the gallery renders the figures of every cell itself and
 # defines no __file__): show the figures, or save them where there is no display.
 if "__file__" in globals():
-    headless = plt.get_backend().lower() in {"agg", "cairo", "pdf", "pgf", "ps",
-                                             "svg", "template"}
-    if args.save_figures or headless:
-        folder = pathlib.Path(args.save_figures or ".")
-        folder.mkdir(parents=True, exist_ok=True)
-        for number in plt.get_fignums():
-            path = folder / f"plot_datasets_{number}.png"
-            plt.figure(number).savefig(path)
-            print(f"saved {path}", flush=True)
-    if not headless:
-        plt.show()
+    from rkhsmtl.plotting import show_or_save_figures
+
+    show_or_save_figures("plot_datasets", args.save_figures)
 # sphinx_gallery_end_ignore

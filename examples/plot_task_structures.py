@@ -20,7 +20,6 @@ them as ``plot_task_structures_<n>.png`` in the current directory;
 
 import argparse
 import os
-import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -152,15 +151,7 @@ ax.legend()
 # Run as a script (the gallery renders the figures of every cell itself and
 # defines no __file__): show the figures, or save them where there is no display.
 if "__file__" in globals():
-    headless = plt.get_backend().lower() in {"agg", "cairo", "pdf", "pgf", "ps",
-                                             "svg", "template"}
-    if args.save_figures or headless:
-        folder = pathlib.Path(args.save_figures or ".")
-        folder.mkdir(parents=True, exist_ok=True)
-        for number in plt.get_fignums():
-            path = folder / f"plot_task_structures_{number}.png"
-            plt.figure(number).savefig(path)
-            print(f"saved {path}", flush=True)
-    if not headless:
-        plt.show()
+    from rkhsmtl.plotting import show_or_save_figures
+
+    show_or_save_figures("plot_task_structures", args.save_figures)
 # sphinx_gallery_end_ignore

@@ -39,7 +39,6 @@ from that small run.
 
 import argparse
 import os
-import pathlib
 import time
 import warnings
 
@@ -290,15 +289,7 @@ for ax, name in zip(np.atleast_1d(axes), learned, strict=True):
 # Run as a script (the gallery renders the figures of every cell itself and
 # defines no __file__): show the figures, or save them where there is no display.
 if "__file__" in globals():
-    headless = plt.get_backend().lower() in {"agg", "cairo", "pdf", "pgf", "ps",
-                                             "svg", "template"}
-    if args.save_figures or headless:
-        folder = pathlib.Path(args.save_figures or ".")
-        folder.mkdir(parents=True, exist_ok=True)
-        for number in plt.get_fignums():
-            path = folder / f"school_protocol_{number}.png"
-            plt.figure(number).savefig(path)
-            print(f"saved {path}", flush=True)
-    if not headless:
-        plt.show()
+    from rkhsmtl.plotting import show_or_save_figures
+
+    show_or_save_figures("school_protocol", args.save_figures)
 # sphinx_gallery_end_ignore

@@ -22,7 +22,8 @@ from scipy.spatial.distance import squareform
 
 from ._backend import to_numpy
 
-__all__ = ["plot_objective", "plot_task_structure", "task_correlation", "task_order"]
+__all__ = ["plot_objective", "plot_task_structure", "show_or_save_figures",
+           "task_correlation", "task_order"]
 
 # Up to this many tasks every tick is labelled; beyond, every k-th one.
 _MAX_TICKS = 30
@@ -322,3 +323,46 @@ def plot_objective(history, ax=None, *, log=True, stages=None):
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return ax
+
+
+# Backends that draw into files only: no window can be shown.
+_HEADLESS_BACKENDS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+
+
+def show_or_save_figures(name, folder=None):
+    """Show the open figures, or save them where there is no display.
+
+    For scripts that draw: with an interactive backend the figures are shown;
+    with a non-interactive one (a machine without a display, ``MPLBACKEND=Agg``),
+    or when ``folder`` is given, every open figure is saved as
+    ``<folder>/<name>_<number>.png`` and its path printed.
+
+    Parameters
+    ----------
+    name : str
+        Prefix of the file names (e.g. the script's name).
+    folder : str or path-like or None, default=None
+        Where to save the figures (created if needed); None saves into the current
+        folder, and only when no window can be shown.
+
+    Returns
+    -------
+    paths : list of pathlib.Path
+        The saved files (empty when the figures were only shown).
+    """
+    import pathlib
+
+    plt = _import_pyplot()
+    headless = plt.get_backend().lower() in _HEADLESS_BACKENDS
+    paths = []
+    if folder is not None or headless:
+        directory = pathlib.Path(folder if folder is not None else ".")
+        directory.mkdir(parents=True, exist_ok=True)
+        for number in plt.get_fignums():
+            path = directory / f"{name}_{number}.png"
+            plt.figure(number).savefig(path)
+            print(f"saved {path}", flush=True)
+            paths.append(path)
+    if not headless:
+        plt.show()
+    return paths

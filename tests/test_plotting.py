@@ -200,3 +200,16 @@ def test_missing_matplotlib(monkeypatch):
         plot_objective([2.0, 1.0])
     # Computing an ordering needs no matplotlib.
     assert task_order(np.eye(3)).tolist() == [0, 1, 2]
+
+
+def test_show_or_save_figures_saves_every_figure_without_a_display(tmp_path, capsys):
+    from rkhsmtl.plotting import show_or_save_figures
+
+    plt.close("all")
+    for k in range(2):
+        plt.figure().gca().plot([0, k])
+    paths = show_or_save_figures("demo", tmp_path / "figures")
+    assert [p.name for p in paths] == ["demo_1.png", "demo_2.png"]
+    assert all(p.stat().st_size > 0 for p in paths)
+    assert "saved" in capsys.readouterr().out
+    plt.close("all")
