@@ -9,7 +9,6 @@ import os
 import re
 import sys
 import time
-import warnings
 
 from ._io import CommandError
 from ._main import Command
@@ -54,12 +53,17 @@ def demo_models():
 
 
 class _IterationTicker(io.TextIOBase):
-    """Stands for stdout during a verbose learned fit: one number per iteration."""
+    """Stands for stdout while the models fit: the learned fit's iteration numbers.
+
+    The learned model fits with ``verbose=1``; its iteration lines become one
+    number each on ``out``, after a header printed at its first iteration.
+    Everything else written to stdout during the fits is dropped.
+    """
 
     _ITERATION = re.compile(r"^\[rkhsmtl\] iter\s+(\d+)")
 
-    def __init__(self, out):
-        self.out, self.buffer, self.count = out, "", 0
+    def __init__(self, out, header):
+        self.out, self.header, self.buffer, self.count = out, header, "", 0
 
     def writable(self):
         return True
@@ -70,28 +74,17 @@ class _IterationTicker(io.TextIOBase):
         for line in lines:
             match = self._ITERATION.match(line)
             if match:
+                if self.count == 0:
+                    print(self.header, end="", file=self.out, flush=True)
                 self.count = int(match.group(1))
                 print(f" {self.count}", end="", file=self.out, flush=True)
         return len(text)
 
-
-def _fit_with_progress(name, model, X, Y, out):
-    """Fit a learned structure, printing its iteration numbers as they complete."""
-    from sklearn.exceptions import ConvergenceWarning
-
-    print(f"{name}: fitting, at most {model.max_iter} alternating iterations:", end="",
-          file=out, flush=True)
-    ticker = _IterationTicker(out)
-    model.set_params(verbose=1)
-    try:
-        with contextlib.redirect_stdout(ticker), warnings.catch_warnings():
-            # The cap is part of the demo's design (see demo_models); the row says
-            # how many iterations ran.
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(X, Y)
-    finally:
-        model.set_params(verbose=0)
-        print(file=out, flush=True)
+    def end_line(self):
+        """Close the line of iteration numbers, if one was started."""
+        if self.count:
+            print(file=self.out, flush=True)
+            self.count = 0
 
 
 def run_demo(*, seed=0, train_size=0.75, n_schools=None, out=None, output_dir=".",
@@ -140,9 +133,14 @@ def run_demo(*, seed=0, train_size=0.75, n_schools=None, out=None, output_dir=".
 
 
 def _fit_all(seed, train_size, n_schools, out, threads):
-    """The table: every model fitted on the split, a row printed as each finishes."""
+    """The table: every model fitted on the split, a row printed as each finishes.
+
+    The demo is one experiment of :func:`rkhsmtl.experiments.run_experiment`: the
+    School data, the demo's models and one per-school split, run in this process
+    so that the learned fit's iterations can be shown as they happen.
+    """
     from ..datasets import load_school, long_to_wide, train_test_split_per_task
-    from ..metrics import nan_r2_score, pooled_explained_variance
+    from ..experiments import run_experiment
 
     X, y, task = load_school()
     if n_schools is not None:
@@ -150,42 +148,65 @@ def _fit_all(seed, train_size, n_schools, out, threads):
         X, y, task = X[keep], y[keep], task[keep]
     train, test = train_test_split_per_task(task, train_size=train_size,
                                             random_state=seed)
+    # One student per row: the long and the wide layout share their rows.
     X_wide, Y = long_to_wide(X, y, task)
     print(f"School data: {X.shape[0]} students, {Y.shape[1]} schools (tasks), "
           f"{X.shape[1]} features; per-school split {train_size:.0%}/"
           f"{1 - train_size:.0%} with seed {seed}: {train.size} train, "
           f"{test.size} test; {threads or 'default'} BLAS thread(s).", file=out)
-    rows = []
-    learned = None
     header = (f"{'method':<20} {'explained var. (%)':>18} {'mean task R2':>13} "
               f"{'fit time (s)':>13} {'iterations':>10}  solver")
     print(header, file=out)
     print("-" * len(header), file=out, flush=True)
-    for name, model in demo_models():
-        start = time.perf_counter()
-        if getattr(model.task_structure, "is_learned", False):
-            _fit_with_progress(name, model, X_wide[train], Y[train], out)
-            learned = (name, model)
-        else:
-            model.fit(X_wide[train], Y[train])
-        seconds = time.perf_counter() - start
-        pred = model.predict(X_wide[test])
-        r = {
-            "method": name,
-            "explained_variance": 100.0 * pooled_explained_variance(Y[test], pred),
-            "mean_task_r2": nan_r2_score(Y[test], pred),
-            "fit_seconds": seconds,
-            "solver": model.solver_,
-            "n_iter": model.n_iter_,
-        }
+
+    models = dict(demo_models())
+    learned_name = next((name for name, model in models.items()
+                         if getattr(model.task_structure, "is_learned", False)), None)
+    if learned_name is not None:
+        models[learned_name].set_params(verbose=1)
+        ticker = _IterationTicker(
+            out, f"{learned_name}: fitting, at most {models[learned_name].max_iter} "
+                 "alternating iterations:")
+    else:
+        ticker = _IterationTicker(out, "")
+    rows = []
+
+    def print_row(unit, record):
+        ticker.end_line()
+        if record["status"] != "ok":
+            raise CommandError(f"{unit['method']} failed: {record['error_type']}: "
+                               f"{record['error_message']}")
+        r2 = record["scores"]["r2"]
+        r = {"method": unit["method"],
+             # pooled over all test students: the micro average of R2
+             "explained_variance": 100.0 * r2["micro"],
+             "mean_task_r2": r2["macro"],
+             "fit_seconds": record["fit_time"],
+             "solver": record["solver"],
+             "n_iter": record["n_iter"]}
         rows.append(r)
-        # Each row as soon as its model is fitted.
         print(f"{r['method']:<20} {r['explained_variance']:>18.2f} "
               f"{r['mean_task_r2']:>13.3f} {r['fit_seconds']:>13.2f} "
               f"{r['n_iter']:>10d}  {r['solver']}", file=out, flush=True)
+
+    with contextlib.redirect_stdout(ticker):
+        # n_jobs=1 runs the units in this process, in the order of `models`; the
+        # learned model's iteration cap is part of the demo's design (see
+        # demo_models), so its ConvergenceWarning is recorded, not shown.
+        results = run_experiment(
+            models, {"school": (X_wide, Y)}, splits=[(train, test)],
+            scoring=["r2"], n_jobs=1, progress=False, inner_threads=None,
+            on_unit=print_row, on_error="raise", return_models=True)
+    order = {name: i for i, name in enumerate(models)}
+    rows.sort(key=lambda r: order[r["method"]])
     print("Explained variance = 1 - test MSE / variance of the test scores, pooled "
           "over all test students.", file=out)
     _print_verdict(rows, out)
+    learned = None
+    if learned_name is not None:
+        fitted = [m for (_, method, _), m in results.models.items()
+                  if method == learned_name]
+        learned = (learned_name, fitted[0]) if fitted else None
     return rows, learned
 
 

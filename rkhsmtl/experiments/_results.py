@@ -96,6 +96,8 @@ class ExperimentResults:
         Units read from the cache.
     elapsed : float, default=None
         Wall time of the run, in seconds.
+    models : dict, default=None
+        Fitted estimators by ``(dataset, method, split)``.
 
     Attributes
     ----------
@@ -109,10 +111,15 @@ class ExperimentResults:
         Units whose fit or scoring raised.
     elapsed : float or None
         Wall time of the run, in seconds.
+    models : dict
+        The fitted estimator of every unit computed by this run, by ``(dataset,
+        method, split)``, when :func:`run_experiment` was called with
+        ``return_models=True``; empty otherwise.
     """
 
-    def __init__(self, units, records, *, n_cached=0, elapsed=None):
+    def __init__(self, units, records, *, n_cached=0, elapsed=None, models=None):
         self._units = list(units)
+        self.models = {} if models is None else dict(models)
         self._records = dict(records)
         self.n_units = len(self._units)
         self.n_cached = int(n_cached)

@@ -161,7 +161,7 @@ def _parallel(n_jobs):
 
 def run_experiment(estimators, data, *, splits=None, scoring=None, n_jobs=None,
                    cache_dir=None, on_error="record", progress=True,
-                   inner_threads="auto"):
+                   inner_threads="auto", on_unit=None, return_models=False):
     """Fit and score every estimator on every split of every data set.
 
     Each (data set, estimator, split) *unit* clones the estimator, fits it on the
@@ -222,6 +222,20 @@ def run_experiment(estimators, data, *, splits=None, scoring=None, n_jobs=None,
         BLAS/OpenMP threads of each unit (threadpoolctl). ``"auto"``: no limit when
         units run one at a time, else the cores divided by the number of units
         running at once, so that parallel units do not oversubscribe the CPU.
+    on_unit : callable or None, default=None
+        Called in this process as ``on_unit(unit, record)`` for every unit as its
+        result arrives (units read from the cache first, then in the order they
+        finish): ``unit`` is a dict with ``"dataset"``, ``"method"``, ``"split"``
+        and ``"cached"``; ``record`` holds the unit's scores (``record["scores"]``:
+        metric -> ``{"tasks", "macro", "micro"}``), ``fit_time``, ``n_iter``,
+        ``converged``, ``solver``, ``status`` and, for a failure, ``error_type`` and
+        ``error_message``. For live reports of long experiments; whatever it
+        returns is ignored.
+    return_models : bool, default=False
+        Keep the fitted estimator of every unit computed in this run, in
+        :attr:`ExperimentResults.models` (units read from the cache or failed have
+        none). With process or cluster backends every model is sent back to this
+        process: mind the memory of large models.
 
     Returns
     -------
@@ -254,6 +268,8 @@ def run_experiment(estimators, data, *, splits=None, scoring=None, n_jobs=None,
     """
     if on_error not in ("record", "raise"):
         raise ValueError(f"on_error must be 'record' or 'raise', got {on_error!r}.")
+    if on_unit is not None and not callable(on_unit):
+        raise ValueError(f"on_unit must be a callable or None, got {on_unit!r}.")
     started = time.perf_counter()
     estimators = _as_estimators(estimators)
     datasets = as_datasets(data)
@@ -291,21 +307,39 @@ def run_experiment(estimators, data, *, splits=None, scoring=None, n_jobs=None,
                 records[key] = record
     pending = [(key, spec) for key, spec in todo.items() if key not in records]
     n_cached = sum(u["key"] in records for u in units)
+    units_of_key = {}
+    for unit in units:
+        units_of_key.setdefault(unit["key"], []).append(unit)
 
+    def report(key, cached):
+        if on_unit is None:
+            return
+        for unit in units_of_key[key]:
+            on_unit({"dataset": unit["dataset"], "method": unit["method"],
+                     "split": unit["split"], "cached": cached}, records[key])
+
+    for key in list(records):
+        report(key, cached=True)
+    models = {}
     with _Progress(len(todo), len(todo) - len(pending), progress) as bar:
         if pending:
             parallel = _parallel(n_jobs)
             outputs = parallel(
                 delayed(run_unit)(key, estimator, dataset, splits, index, metrics,
-                                  inner, on_error)
+                                  inner, on_error, return_models)
                 for key, (estimator, dataset, index) in pending)
-            for key, record in outputs:
+            for key, record, *model in outputs:
                 # The record as it will be read back from the cache: JSON types.
                 record = json.loads(json.dumps(record))
                 records[key] = record
                 ok = record["status"] == "ok"
                 if ok and cache is not None:
                     cache.store(key, record)
+                if model and model[0] is not None:
+                    for unit in units_of_key[key]:
+                        models[unit["dataset"], unit["method"], unit["split"]] = model[0]
                 bar.update(ok)
+                report(key, cached=False)
     return ExperimentResults(units, records, n_cached=n_cached,
-                             elapsed=time.perf_counter() - started)
+                             elapsed=time.perf_counter() - started,
+                             models=models if return_models else None)

@@ -96,6 +96,7 @@ def _limits(inner_threads):
 
 
 def _fit_and_score(estimator, dataset, splits, index, metrics, record):
+    """Fill ``record`` for one unit; return the fitted estimator."""
     X, Y, names = dataset.load()
     record["task_names"] = [_python_scalar(name) for name in names]
     train, test = _split_masks(dataset, splits, index, X, Y)
@@ -135,11 +136,12 @@ def _fit_and_score(estimator, dataset, splits, index, metrics, record):
     # Kept in the record (a worker's warnings would be lost): the first few kinds.
     record["warnings"] = sorted({f"{w.category.__name__}: {w.message}"
                                  for w in [*caught, *caught_later]})[:5]
+    return model
 
 
 def run_unit(key, estimator, dataset, splits, index, metrics, inner_threads=None,
-             on_error="record"):
-    """Fit and score one unit; return ``(key, record)``.
+             on_error="record", return_model=False):
+    """Fit and score one unit; return ``(key, record)`` or ``(key, record, model)``.
 
     Parameters
     ----------
@@ -160,19 +162,24 @@ def run_unit(key, estimator, dataset, splits, index, metrics, inner_threads=None
         Limit of the BLAS/OpenMP threads of this unit (None: no limit).
     on_error : {"record", "raise"}, default="record"
         Return a record of the exception, or let it propagate.
+    return_model : bool, default=False
+        Also return the fitted estimator (None when the unit failed).
 
     Returns
     -------
     key : str
     record : dict
+    model : estimator or None
+        Only with ``return_model=True``.
     """
     record = {"status": "ok", "fit_time": None, "predict_time": None, "n_iter": None,
               "converged": None, "solver": None, "n_train": None, "n_test": None,
               "task_names": None, "scores": {}, "warnings": [], "error_type": None,
               "error_message": None, "traceback": None, "pid": os.getpid()}
+    model = None
     try:
         with _limits(inner_threads):
-            _fit_and_score(estimator, dataset, splits, index, metrics, record)
+            model = _fit_and_score(estimator, dataset, splits, index, metrics, record)
     except Exception as exc:
         if on_error == "raise":
             raise
@@ -181,4 +188,6 @@ def run_unit(key, estimator, dataset, splits, index, metrics, inner_threads=None
                       traceback="".join(traceback.format_exception(
                           type(exc), exc, exc.__traceback__))[-4000:])
     record["peak_rss_mib"] = _peak_rss_mib()
+    if return_model:
+        return key, record, (model if record["status"] == "ok" else None)
     return key, record

@@ -126,6 +126,44 @@ def test_on_error_raise_stops_with_the_units_exception(toy):
                        splits=PerTaskSplits(seeds=1), on_error="raise", progress=False)
 
 
+def test_on_unit_reports_every_unit_and_return_models_keeps_the_fitted_ones(toy,
+                                                                          tmp_path):
+    kwargs = dict(splits=PerTaskSplits(seeds=2), scoring=["mse"], progress=False,
+                  cache_dir=tmp_path)
+    methods = {**_methods(), "broken": MultiTaskKernelRidge(alpha=-1.0)}
+    seen = []
+    first = run_experiment(methods, toy, on_unit=lambda u, r: seen.append((u, r)),
+                           return_models=True, n_jobs=2, **kwargs)
+    assert sorted((u["method"], u["split"], u["cached"]) for u, _ in seen) == sorted(
+        (m, s, False) for m in methods for s in (0, 1))
+    # The reported records are the ones of the table.
+    for unit, record in seen:
+        if unit["method"] == "broken":
+            assert record["status"] == "error" and record["error_type"] == "ValueError"
+            continue
+        table = first.to_frame()
+        rows = table[(table["method"] == unit["method"]) & (table["split"] ==
+                     unit["split"]) & (table["average"] == "macro")]
+        assert rows["value"].item() == record["scores"]["mse"]["macro"]
+    # Fitted models of the units that succeeded, equal to a fit on their split.
+    assert sorted(first.models) == sorted(("data", m, s) for m in _methods()
+                                          for s in (0, 1))
+    X, Y = toy
+    model = first.models["data", "pooled", 1]
+    train, _ = PerTaskSplits(seeds=2).masks(X, Y, ~np.isnan(Y), 1)
+    rows = train.any(axis=1)
+    reference = MultiTaskKernelRidge(task_structure="pooled").fit(
+        X[rows], np.where(train, Y, np.nan)[rows])
+    np.testing.assert_allclose(model.predict(X), reference.predict(X), rtol=1e-12)
+    # Cached units are reported as such, and have no model.
+    seen.clear()
+    again = run_experiment(_methods(), toy, on_unit=lambda u, r: seen.append((u, r)),
+                           return_models=True, **kwargs)
+    assert len(seen) == 4 and all(u["cached"] for u, _ in seen)
+    assert again.models == {}
+    assert run_experiment(_methods(), toy, **kwargs).models == {}
+
+
 def test_the_cache_recomputes_only_missing_or_changed_units(toy, tmp_path):
     kwargs = dict(scoring=["mse"], progress=False, cache_dir=tmp_path)
     first = run_experiment(_methods(), toy, splits=PerTaskSplits(seeds=2), **kwargs)
@@ -389,6 +427,7 @@ def test_expand_grid_names_one_method_per_point():
     (dict(splits="kfold"), "splits must be a PerTaskSplits"),
     (dict(on_error="ignore"), "on_error must be 'record' or 'raise'"),
     (dict(inner_threads=0), "inner_threads must be"),
+    (dict(on_unit="print"), "on_unit must be a callable"),
 ])
 def test_malformed_arguments_say_what_is_wrong(toy, kwargs, match):
     arguments = dict(estimators={"m": MultiTaskKernelRidge()}, data=toy,
