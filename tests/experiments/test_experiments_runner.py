@@ -400,6 +400,26 @@ def test_records_without_pandas_and_csv_export(toy, tmp_path):
     np.testing.assert_allclose(back["value"], [r["value"] for r in records], rtol=1e-15)
 
 
+def test_parquet_export_round_trips_the_table(tmp_path):
+    pytest.importorskip("pyarrow")
+    import pandas as pd
+
+    # Named tasks mixed with the aggregates' missing task name.
+    X, Y, _ = make_multitask_regression(n_samples=30, n_features=3, n_tasks=2,
+                                        random_state=1)
+    frame_Y = pd.DataFrame(Y, columns=["north", "south"])
+    results = run_experiment({"m": MultiTaskKernelRidge()}, (X, frame_Y),
+                             splits=PerTaskSplits(seeds=2), scoring=["mse", "r2"],
+                             progress=False)
+    results.to_parquet(tmp_path / "table.parquet")
+    back = pd.read_parquet(tmp_path / "table.parquet")
+    table = results.to_frame()
+    assert list(back.columns) == list(table.columns) and len(back) == len(table)
+    np.testing.assert_array_equal(back["value"].to_numpy(), table["value"].to_numpy())
+    assert set(back["task"].dropna()) == {"north", "south"}
+    assert back["task"].isna().sum() == table["task"].isna().sum()
+
+
 def test_progress_bar_on_stderr_and_silent_when_asked(toy, capsys):
     run_experiment({"m": MultiTaskKernelRidge()}, toy, splits=PerTaskSplits(seeds=2),
                    scoring=["mse"], progress=True)
