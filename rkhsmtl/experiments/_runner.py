@@ -159,6 +159,29 @@ def _parallel(n_jobs):
         return Parallel(n_jobs=n_jobs, return_as="generator")
 
 
+def _run_units(n_jobs, calls):
+    """Every call's result, yielded as soon as it can be.
+
+    Backends that cannot stream results (Ray's joblib backend) get the units in
+    batches of a few per worker, so that finished units still reach the cache
+    batch by batch rather than all at the end.
+    """
+    calls = list(calls)
+    try:
+        # The backend is the ambient one, known only when the call starts.
+        outputs = _parallel(n_jobs)(calls)
+    except ValueError as exc:
+        if "return_as" not in str(exc):
+            raise
+    else:
+        yield from outputs
+        return
+    batch = 2 * max(1, joblib.effective_n_jobs(n_jobs))
+    with Parallel(n_jobs=n_jobs) as listing:
+        for start in range(0, len(calls), batch):
+            yield from listing(calls[start:start + batch])
+
+
 def run_experiment(estimators, data, *, splits=None, scoring=None, n_jobs=None,
                    cache_dir=None, on_error="record", progress=True,
                    inner_threads="auto", on_unit=None, return_models=False):
@@ -323,11 +346,10 @@ def run_experiment(estimators, data, *, splits=None, scoring=None, n_jobs=None,
     models = {}
     with _Progress(len(todo), len(todo) - len(pending), progress) as bar:
         if pending:
-            parallel = _parallel(n_jobs)
-            outputs = parallel(
+            outputs = _run_units(n_jobs, (
                 delayed(run_unit)(key, estimator, dataset, splits, index, metrics,
                                   inner, on_error, return_models)
-                for key, (estimator, dataset, index) in pending)
+                for key, (estimator, dataset, index) in pending))
             for key, record, *model in outputs:
                 # The record as it will be read back from the cache: JSON types.
                 record = json.loads(json.dumps(record))

@@ -118,3 +118,32 @@ def test_a_dask_cluster_gives_the_table_of_a_sequential_run():
     assert on_dask.n_failed == 3 and os.getpid() not in workers
     assert np.isfinite([r["value"] for r in on_dask.to_records()
                         if r["status"] == "ok"]).all()
+
+
+@pytest.mark.slow
+def test_a_local_ray_cluster_gives_the_table_of_a_sequential_run():
+    """Ray through joblib (``ray.util.joblib.register_ray``): a real local Ray
+    instance on this machine, started and shut down by the test. Ray is not a
+    test dependency (a large install); the test runs where it is installed."""
+    ray = pytest.importorskip("ray")
+    from joblib import parallel_config
+    from ray.util.joblib import register_ray
+
+    X, Y, _ = make_multitask_regression(n_samples=40, n_features=3, n_tasks=3,
+                                        missing_fraction=0.2, random_state=2)
+    methods = {"independent": MultiTaskKernelRidge(task_structure="independent"),
+               "mean": MultiTaskKernelRidge(task_structure="mean_regularized"),
+               "broken": MultiTaskKernelRidge(alpha=-1.0)}
+    kwargs = dict(splits=PerTaskSplits(seeds=2), scoring=["mse"], progress=False)
+    sequential = run_experiment(methods, (X, Y), n_jobs=1, **kwargs)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             _node_ip_address="127.0.0.1")
+    try:
+        register_ray()
+        with parallel_config(backend="ray"):
+            on_ray = run_experiment(methods, (X, Y), n_jobs=2, **kwargs)
+    finally:
+        ray.shutdown()
+    assert _table(on_ray.to_records()) == _table(sequential.to_records())
+    assert on_ray.n_failed == 2
+    assert os.getpid() not in {r["pid"] for r in on_ray._records.values()}
