@@ -179,3 +179,32 @@ def test_the_command_line_reports_a_bad_file_as_a_usage_error(tmp_path, capsys):
         main([str(path)])
     assert exc.value.code == 2
     assert "no [estimators] table" in capsys.readouterr().err
+
+
+def test_toml_on_python_3_10_needs_tomli_and_says_so(tmp_path, monkeypatch):
+    """Python 3.10 has no tomllib: the reader falls back to tomli, and without it
+    says how to get it (simulated by hiding the modules from the import system)."""
+    import sys
+
+    from rkhsmtl.experiments._config_file import _read
+
+    path = tmp_path / "tiny.toml"
+    path.write_text('[data]\nbundled = "school"\n')
+    monkeypatch.setitem(sys.modules, "tomllib", None)
+    monkeypatch.setitem(sys.modules, "tomli", None)
+    with pytest.raises(ImportError, match=r"rkhsmtl\[toml\].*or write the experiment "
+                                          "as JSON"):
+        _read(str(path))
+
+
+def test_toml_falls_back_to_tomli_without_tomllib(tmp_path, monkeypatch):
+    """tomli, where installed (the 'toml' extra on 3.10), reads the same table."""
+    import sys
+
+    from rkhsmtl.experiments._config_file import _read
+
+    pytest.importorskip("tomli")
+    path = tmp_path / "tiny.toml"
+    path.write_text('[data]\nbundled = "school"\n')
+    monkeypatch.setitem(sys.modules, "tomllib", None)
+    assert _read(str(path)) == {"data": {"bundled": "school"}}
