@@ -144,6 +144,19 @@ class _SplitterSplits:
                 f"{cv!r} needs data to count its splits (groups?); give a splitter "
                 "whose get_n_splits() takes no argument, such as "
                 "MultiTaskStratifiedKFold, or the masks themselves.") from exc
+        seed = getattr(cv, "random_state", None)
+        # KFold-like splitters draw only with shuffle=True; ShuffleSplit-like ones
+        # (a random_state, no shuffle flag) always draw.
+        draws = getattr(cv, "shuffle", hasattr(cv, "random_state"))
+        if draws and not isinstance(seed, numbers.Integral):
+            # The folds are drawn again in every worker and in every resumed run:
+            # without a fixed seed they would differ between units of one
+            # experiment while the cache key stays the same.
+            raise ValueError(
+                f"{cv!r} draws its folds at random without an integer random_state: "
+                "each worker (and "
+                "each resumed run) would draw different folds. Give it "
+                "random_state=<int>, or shuffle=False.")
         self.cv = cv
         self.n_splits = int(n)
         self._key = ("splitter", joblib.hash(cv))

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import KFold, ShuffleSplit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -124,6 +125,14 @@ def test_on_error_raise_stops_with_the_units_exception(toy):
     with pytest.raises(ValueError, match="alpha must be a positive"):
         run_experiment({"broken": MultiTaskKernelRidge(alpha=-1.0)}, toy,
                        splits=PerTaskSplits(seeds=1), on_error="raise", progress=False)
+
+
+def test_seeded_or_unshuffled_splitters_are_accepted(toy):
+    for cv in (KFold(3), KFold(3, shuffle=True, random_state=0),
+               ShuffleSplit(2, test_size=0.3, random_state=1)):
+        results = run_experiment({"m": MultiTaskKernelRidge()}, toy, splits=cv,
+                                 scoring=["mse"], progress=False)
+        assert results.n_failed == 0
 
 
 def test_on_unit_reports_every_unit_and_return_models_keeps_the_fitted_ones(toy,
@@ -448,6 +457,10 @@ def test_expand_grid_names_one_method_per_point():
     (dict(on_error="ignore"), "on_error must be 'record' or 'raise'"),
     (dict(inner_threads=0), "inner_threads must be"),
     (dict(on_unit="print"), "on_unit must be a callable"),
+    # Folds drawn again in every worker must be the same folds.
+    (dict(splits=MultiTaskStratifiedKFold(3, shuffle=True)), "without an integer "
+                                                              "random_state"),
+    (dict(splits=ShuffleSplit(3)), "without an integer random_state"),
 ])
 def test_malformed_arguments_say_what_is_wrong(toy, kwargs, match):
     arguments = dict(estimators={"m": MultiTaskKernelRidge()}, data=toy,
