@@ -9,17 +9,31 @@ its array-API dispatch is switched on).
 
 from __future__ import annotations
 
+import math
 import numbers
+import warnings
 
 import numpy as np
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    validate_parameter_constraints,
+)
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._backend import array_device, get_namespace, is_numpy_namespace, to_namespace
 
 __all__ = [
+    "KERNEL_ESTIMATOR_CONSTRAINTS",
+    "SCALE_ADVICE",
     "as_float_targets",
     "check_consistent_rows",
+    "check_finite_values",
+    "check_input_scale",
+    "check_parameters",
+    "check_positive_weights",
     "check_same_namespace",
+    "check_symmetric_kernel",
     "entry_weights",
     "output_is_float32",
     "reset_fitted_attributes",
@@ -30,6 +44,185 @@ __all__ = [
     "validate_sample_weight",
     "validate_targets",
 ]
+
+
+# --------------------------------------------------------------------- parameters
+# Declarative constraints in scikit-learn's vocabulary (what ``_parameter_constraints``
+# holds); the intervals exclude NaN and infinity. The kernel estimators check the
+# parameters they share here, after their own checks of alpha, kernel and solver.
+KERNEL_ESTIMATOR_CONSTRAINTS = {
+    "gamma": [None, Interval(numbers.Real, 0, None, closed="left")],
+    "degree": [Interval(numbers.Real, 0, None, closed="left")],
+    "coef0": [Interval(numbers.Real, None, None, closed="neither")],
+    "kernel_params": [dict, None],
+    "verbose": ["verbose"],
+}
+
+
+def check_parameters(estimator, constraints, *, advice=""):
+    """Validate the parameters of ``estimator`` named in ``constraints``.
+
+    Uses scikit-learn's parameter-constraint machinery (the vocabulary of
+    ``_parameter_constraints``: :class:`~sklearn.utils._param_validation.Interval`,
+    ``StrOptions``, types, None), so the message is scikit-learn's ("The 'gamma'
+    parameter of MultiTaskKernelRidge must be ...; got inf instead.").
+
+    Parameters
+    ----------
+    estimator : object
+        Holds the parameters as attributes (``get_params`` is not needed).
+    constraints : dict
+        Parameter name to a list of accepted constraints.
+    advice : str, default=""
+        Appended to the message (what to do instead).
+
+    Raises
+    ------
+    InvalidParameterError
+        A subclass of both ValueError and TypeError.
+    """
+    params = {name: getattr(estimator, name) for name in constraints
+              if hasattr(estimator, name)}
+    try:
+        validate_parameter_constraints(constraints, params,
+                                       caller_name=type(estimator).__name__)
+    except InvalidParameterError as exc:
+        raise InvalidParameterError(f"{exc} {advice}".strip()) from None
+
+
+# ----------------------------------------------------------------- input scales
+SCALE_ADVICE = ("Scale the features first, e.g. with sklearn.preprocessing."
+                "StandardScaler in a Pipeline.")
+
+# Beyond this magnitude, products of two entries (kernel values, normal equations)
+# lose the O(1) terms next to them, and iterative solvers meet condition numbers
+# past 1e16: a warning. Squares overflowing float64 are an error.
+POOR_SCALE = 1e8
+# A column whose mean exceeds its spread this many times loses that many digits
+# squared in distances computed as |x|^2 + |y|^2 - 2 x.y (rbf kernels).
+POOR_OFFSET = 1e6
+
+
+def check_input_scale(X, xp, name="X", *, warn=True):
+    """Refuse inputs whose squares overflow; warn where cancellation is likely.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Validated (finite, float64) inputs.
+    xp : module
+        Namespace of ``X``.
+    name : str, default="X"
+        How the message calls the inputs.
+    warn : bool, default=True
+        Whether to warn about poorly scaled inputs (off where the computation
+        adapts to the scale, e.g. Gaussian widths from the median distance).
+
+    Raises
+    ------
+    ValueError
+        If the sum of squares of a row could overflow float64 (every kernel but
+        "precomputed" and every normal equation would hold inf or NaN).
+
+    Warns
+    -----
+    UserWarning
+        If entries exceed ``1e8`` in magnitude, or a column's mean exceeds its
+        spread ``1e6`` times: overflow or cancellation is likely, solvers may
+        stall or return inaccurate models.
+    """
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        return
+    largest = float(xp.max(xp.abs(X)))
+    limit = math.sqrt(np.finfo(np.float64).max / max(int(X.shape[1]), 1)) / 16
+    if largest > limit:
+        raise ValueError(
+            f"{name} has entries up to {largest:.3g}: their squares overflow float64, "
+            f"so kernel values and normal equations would be inf or NaN. "
+            f"{SCALE_ADVICE}"
+        )
+    if not warn:
+        return
+    reason = None
+    if largest > POOR_SCALE:
+        reason = f"entries up to {largest:.3g}"
+    elif X.shape[0] > 1:
+        mean = xp.mean(X, axis=0)
+        spread = xp.max(X, axis=0) - xp.min(X, axis=0)
+        offset = xp.abs(mean) > POOR_OFFSET * spread
+        # Constant columns (spread 0) are only offsets, not a cancellation risk.
+        offset = offset & (spread > 0)
+        if bool(xp.any(offset)):
+            reason = (f"columns whose mean exceeds their range more than "
+                      f"{POOR_OFFSET:.0e} times (distances between rows cancel)")
+    if reason is not None:
+        warnings.warn(
+            f"{name} is poorly scaled ({reason}): overflow or cancellation is likely "
+            f"and the solvers may stall or return an inaccurate model. {SCALE_ADVICE}",
+            UserWarning, stacklevel=4)
+
+
+def check_finite_values(values, xp, what, advice):
+    """Raise a ValueError naming ``what`` when ``values`` hold NaN or infinity.
+
+    Parameters
+    ----------
+    values : array
+        Computed values (a kernel block, a learned matrix, ...).
+    xp : module
+        Namespace of ``values``.
+    what : str
+        What the values are, for the message.
+    advice : str
+        What the user can do (the setting to change).
+    """
+    if not bool(xp.all(xp.isfinite(values))):
+        raise ValueError(f"{what} contains NaN or infinity. {advice}")
+
+
+def check_symmetric_kernel(K, xp, *, rtol=1e-8):
+    """Refuse a precomputed training kernel matrix that is not symmetric.
+
+    Parameters
+    ----------
+    K : array of shape (n_samples, n_samples)
+        The training kernel (finite, square).
+    xp : module
+        Namespace of ``K``.
+    rtol : float, default=1e-8
+        Asymmetry accepted, relative to ``max |K|`` (round-off of a computed
+        kernel).
+    """
+    scale = float(xp.max(xp.abs(K))) if K.shape[0] else 0.0
+    asym = float(xp.max(xp.abs(K - K.T))) if K.shape[0] else 0.0
+    if asym > rtol * max(scale, np.finfo(np.float64).tiny):
+        raise ValueError(
+            "With kernel='precomputed', X must be the symmetric training kernel "
+            f"matrix K[i, j] = k(x_i, x_j); max |K - K.T| = {asym:.3g} (relative "
+            f"{asym / max(scale, np.finfo(np.float64).tiny):.3g}). Pass (K + K.T) / 2 "
+            "if the asymmetry is round-off, or check how K was computed."
+        )
+
+
+def check_positive_weights(W, Y, what):
+    """Refuse entry weights that are zero on every observed label.
+
+    Parameters
+    ----------
+    W : ndarray of shape (n_samples, n_tasks)
+        Entry weights on the host (e.g. sample weight times class weight).
+    Y : ndarray of shape (n_samples, n_tasks)
+        Targets, NaN where missing.
+    what : str
+        Which setting produced the weights, for the message.
+    """
+    W = np.asarray(W, dtype=np.float64)
+    observed = ~np.isnan(np.asarray(Y, dtype=np.float64))
+    if not np.any(W[observed] > 0):
+        raise ValueError(
+            f"{what} gives every observed label a zero weight: there is nothing to "
+            "fit. Give some classes a positive weight."
+        )
 
 
 def reset_fitted_attributes(estimator, keep=()):
@@ -123,8 +316,18 @@ def task_names(y, n_tasks, xp=None, device=None):
     return xp.arange(n_tasks, device=device)
 
 
-def validate_X_fit(estimator, X):
+def validate_X_fit(estimator, X, *, check_scale=True):
     """Validate training inputs; set ``n_features_in_`` (and feature names).
+
+    Parameters
+    ----------
+    estimator : estimator
+        Receives ``n_features_in_`` (and ``feature_names_in_``).
+    X : array-like of shape (n_samples, n_features)
+        Training inputs.
+    check_scale : bool, default=True
+        Refuse inputs whose squares overflow and warn about poorly scaled ones
+        (`check_input_scale`); off for a precomputed kernel matrix.
 
     Returns
     -------
@@ -136,11 +339,13 @@ def validate_X_fit(estimator, X):
     if is_numpy_namespace(xp):
         X = validate_data(estimator, X, reset=True, dtype=np.float64,
                           ensure_all_finite=True)
-        return X, xp
-    X = _validate_xp_array(X, xp, "X")
-    estimator.n_features_in_ = int(X.shape[1])
-    if hasattr(estimator, "feature_names_in_"):
-        del estimator.feature_names_in_
+    else:
+        X = _validate_xp_array(X, xp, "X")
+        estimator.n_features_in_ = int(X.shape[1])
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+    if check_scale:
+        check_input_scale(X, xp)
     return X, xp
 
 
@@ -329,6 +534,13 @@ def validate_targets(Y, n_samples, xp, device, *, allow_missing_tasks=False):
     if bool(xp.any(xp.isinf(Y))):
         raise ValueError("Input Y contains infinity; use NaN to mark a missing label.")
     observed = ~xp.isnan(Y)
+    largest = float(xp.max(xp.where(observed, xp.abs(Y), xp.zeros_like(Y))))
+    if largest > math.sqrt(np.finfo(np.float64).max / max(int(Y.shape[0]), 1)) / 16:
+        raise ValueError(
+            f"Y has values up to {largest:.3g}: sums of squared errors overflow "
+            "float64. Scale the targets (e.g. sklearn.compose.TransformedTargetRegressor "
+            "with a StandardScaler)."
+        )
     if not bool(xp.any(observed)):
         raise ValueError("Input Y contains NaN only: there is no observed label.")
     if not allow_missing_tasks:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ._backend import array_device, get_namespace, is_numpy_namespace
 from ._memory import row_block
+from ._validation import SCALE_ADVICE, check_finite_values
 
 __all__ = ["KERNELS", "PairwiseKernel"]
 
@@ -139,6 +140,33 @@ class PairwiseKernel:
         return row_block(m, d if self.kernel == "laplacian" else 2)
 
     def _block(self, X, Y, xp):
+        block = self._raw_block(X, Y, xp)
+        # Overflow (unscaled inputs, a large degree) or a NaN parameter would
+        # otherwise only show up as NaN predictions.
+        check_finite_values(block, xp, f"The kernel matrix of {self._describe()}",
+                            self._advice())
+        return block
+
+    def _describe(self):
+        if callable(self.kernel):
+            name = getattr(self.kernel, "__name__", type(self.kernel).__name__)
+            return f"the callable kernel {name}"
+        params = {"linear": "", "cosine": "", "rbf": f"gamma={self.gamma:g}",
+                  "laplacian": f"gamma={self.gamma:g}",
+                  "sigmoid": f"gamma={self.gamma:g}, coef0={self.coef0:g}",
+                  "poly": f"gamma={self.gamma:g}, degree={self.degree}, "
+                          f"coef0={self.coef0:g}"}[self.kernel]
+        return f"kernel={self.kernel!r}" + (f" ({params})" if params else "")
+
+    def _advice(self):
+        if callable(self.kernel):
+            return ("The callable must return a finite number for every pair of "
+                    "rows of X.")
+        if self.kernel == "poly":
+            return f"Lower degree or gamma, or scale the inputs: {SCALE_ADVICE}"
+        return SCALE_ADVICE
+
+    def _raw_block(self, X, Y, xp):
         kernel = self.kernel
         if callable(kernel):
             if not is_numpy_namespace(xp):

@@ -69,7 +69,9 @@ def solve_observed_cg(operator, obs, alpha, xp, dtype, *, tol, max_iter,
             f"Conjugate gradients did not converge in {max_iter} iterations (relative "
             f"residual {rel:.2e} > tol {tol:.1e}). Increase "
             "solver_options['max_iter'] (or loosen solver_options['tol']), or use "
-            "solver='cholesky' if the system fits in memory.",
+            "solver='cholesky' if the system fits in memory. A residual that stays "
+            "large means an ill-conditioned system: increase alpha, or scale the "
+            "inputs (sklearn.preprocessing.StandardScaler).",
             ConvergenceWarning,
             stacklevel=4,
         )

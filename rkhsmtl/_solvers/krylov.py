@@ -132,14 +132,24 @@ def pcg(matvec, rhs, precond=None, *, tol, max_iter, xp, x0=None,
             curvature = inner(p, Mp, xp)
             if curvature_guard and curvature <= 0:
                 break
+            # Breakdown: a zero or non-finite curvature (a system singular or
+            # overflowing in round-off, e.g. on unscaled inputs) has no step; the
+            # iterate is kept and reported as not converged.
+            if curvature == 0.0 or not math.isfinite(curvature) or rz == 0.0:
+                break
             step = rz / curvature
-            x = axpy(step, p, x)
-            r = axpy(-step, Mp, r)
-            r_norm = norm(r, xp)
+            x_new = axpy(step, p, x)
+            r_new = axpy(-step, Mp, r)
+            r_norm_new = norm(r_new, xp)
+            if not math.isfinite(r_norm_new):
+                break
+            x, r, r_norm = x_new, r_new, r_norm_new
             if r_norm <= tol * b_norm:
                 break
             z = precond(r)
             rz_new = inner(r, z, xp)
+            if rz_new == 0.0 or not math.isfinite(rz_new):
+                break
             p = axpy(rz_new / rz, p, z)
             rz = rz_new
     return PCGResult(x, n_iter, r_norm <= tol * b_norm, r_norm / b_norm)

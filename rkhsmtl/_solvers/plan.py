@@ -25,12 +25,15 @@ from .._memory import (
     cholesky_bytes,
     dense_bytes,
     eigendecomposition_bytes,
+    format_bytes,
     memory_budget,
 )
 from .._validation import entry_weights
+from ..exceptions import MemoryBudgetError
 from .complete import count_positive_groups
 
 __all__ = [
+    "AUTO_CG_MAX_FLOPS",
     "DEFAULT_SOLVER_OPTIONS",
     "SOLVERS",
     "ProblemShape",
@@ -55,6 +58,13 @@ DEFAULT_SOLVER_OPTIONS = {
 # size (measured: 13-15x with OpenBLAS on 2 cores, n = 3000). "auto" prefers one
 # Cholesky per distinct eigenvalue of A while there are fewer than this.
 EIG_TO_CHOLESKY_COST = 10
+
+# "auto" falls back to conjugate gradients when no direct solver fits in memory,
+# but not when one CG product would cost more than this many floating-point
+# operations (about 1 to 10 s at 1e9 to 1e10 flop/s; with a streamed rbf kernel on
+# 10 features, n_samples above about 18 000): the default max_iter could then run
+# for hours, so it must be asked for with solver="cg".
+AUTO_CG_MAX_FLOPS = 1e10
 
 _CG_ADVICE = ("Use solver='cg' (matrix-free conjugate gradients; it streams the "
               "kernel in blocks when needed), or fit on a subsample.")
@@ -371,6 +381,25 @@ def _plan_observed(n, T, N, kernel_cost, solver, opts, budget):
                            dense_bytes(n) + work))
     candidates.append((float(N) * N * (kernel_cost + 2), "streaming_hadamard", work))
     candidates.append((float(n) * n * (kernel_cost + T), "streaming_kronecker", work))
-    _, operator, nbytes = min(candidates)
+    flops, operator, nbytes = min(candidates)
+    if solver == "auto" and flops > AUTO_CG_MAX_FLOPS:
+        _refuse_large_auto(n, T, N, flops, nbytes, need, budget, opts)
     return SolverPlan("cg", "observed", bytes=nbytes, operator=operator, options=opts)
+
+
+def _refuse_large_auto(n, T, N, flops, nbytes, need, budget, opts):
+    """"auto" does not start hours of conjugate gradients unasked."""
+    raise MemoryBudgetError(
+        f"solver='auto' found no direct solver within the memory budget for {N} "
+        f"observed entries ({n} samples x {T} tasks): the dense system needs "
+        f"{format_bytes(need)} but the budget is {format_bytes(budget)} (90% of the "
+        "available memory, capped by rkhsmtl.set_config(memory_limit=...)). The "
+        "remaining route, conjugate gradients, would cost about "
+        f"{flops:.2g} floating-point operations per iteration (seconds to minutes "
+        f"each) for up to solver_options['max_iter']={opts['max_iter']} iterations, "
+        f"with {format_bytes(nbytes)} of memory; 'auto' does not start it above "
+        f"{AUTO_CG_MAX_FLOPS:.0e} operations per iteration. Pass solver='cg' to "
+        "insist, fit on a subsample, or map the inputs to explicit features "
+        "(sklearn.kernel_approximation.Nystroem in a Pipeline) with kernel='linear'."
+    )
 

@@ -38,6 +38,21 @@ def _take_rows(X, rows):
     return X[rows]
 
 
+def _check_task_ids(task):
+    """Refuse missing task ids (NaN, None, ``pandas.NA``), which would become a task."""
+    from .._labels import missing_mask
+
+    missing = missing_mask(task)
+    if np.any(missing):
+        rows = np.flatnonzero(missing)
+        shown = ", ".join(str(i) for i in rows[:5].tolist())
+        more = f" (and {rows.shape[0] - 5} more)" if rows.shape[0] > 5 else ""
+        raise ValueError(
+            f"task has missing values (NaN, None or pandas.NA) at rows {shown}{more}: "
+            "every row needs the id of its task. Drop those rows or give them a task."
+        )
+
+
 def _as_1d(a, name):
     a = np.asarray(a)
     if a.ndim == 2 and a.shape[1] == 1:
@@ -122,6 +137,7 @@ def long_to_wide(X, y, task, *, tasks=None, as_frame=False):
         raise ValueError("y must be numeric.") from exc
     if not np.all(np.isfinite(y)):
         raise ValueError("y must be finite: it contains NaN or infinite values.")
+    _check_task_ids(task)
 
     uniques, inverse = np.unique(task, return_inverse=True)
     inverse = inverse.reshape(-1)

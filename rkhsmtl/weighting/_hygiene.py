@@ -92,8 +92,26 @@ def effective_sample_size(W):
     -------
     ess : float or array of shape (n_tasks,)
         Between 1 (one row carries all the weight) and ``n_samples`` (uniform).
+
+    Raises
+    ------
+    ValueError
+        If ``W`` has no row, holds NaN, infinity or negative values, or a column
+        is all zero (its effective sample size is undefined).
     """
     xp = get_namespace(W)
     W2, was_1d = _as_2d(W, xp)
+    if W2.shape[0] == 0:
+        raise ValueError("W has no row: the effective sample size is undefined.")
+    if not bool(xp.all(xp.isfinite(W2))) or bool(xp.any(W2 < 0)):
+        raise ValueError("Weights must be finite and non-negative.")
+    total = xp.sum(W2, axis=0)
+    if not bool(xp.all(total > 0)):
+        zero = [int(j) for j in range(W2.shape[1]) if not float(total[j]) > 0]
+        raise ValueError(
+            f"The weights of column(s) {zero} are all zero: their effective sample "
+            "size is undefined.")
+    # In units of the largest weight: the squares neither overflow nor underflow.
+    W2 = W2 / xp.max(W2, axis=0)[None, :]
     ess = xp.sum(W2, axis=0) ** 2 / xp.sum(W2 * W2, axis=0)
     return float(ess[0]) if was_1d else ess
