@@ -28,6 +28,7 @@ FIGURES = {
     "school_protocol.py": 3,
     "digits_related_tasks.py": 2,
     "distribution_matching.py": 3,
+    "disease_progression.py": 2,
 }
 
 

@@ -3,6 +3,8 @@
 * :func:`load_school` — the School (ILEA) benchmark, bundled with the package.
 * :func:`make_multitask_regression` — synthetic problems with a known task
   structure.
+* :func:`make_disease_progression` — simulated longitudinal disease-progression
+  data (a score per visit, a sparse support shared over time, patient dropout).
 * :func:`long_to_wide`, :func:`wide_to_long` — convert between the long layout
   ``(X, y, task)`` and the wide layout ``(X, Y)`` (NaN marks a missing label).
 * :func:`train_test_split_per_task` — random train/test split within every task.
@@ -10,11 +12,12 @@
 
 from ._layout import long_to_wide, train_test_split_per_task, wide_to_long
 from ._school import load_school
-from ._synthetic import make_multitask_regression
+from ._synthetic import make_disease_progression, make_multitask_regression
 
 __all__ = [
     "load_school",
     "long_to_wide",
+    "make_disease_progression",
     "make_multitask_regression",
     "train_test_split_per_task",
     "wide_to_long",

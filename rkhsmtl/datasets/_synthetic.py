@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["make_multitask_regression"]
+__all__ = ["make_disease_progression", "make_multitask_regression"]
 
 #: Number of random Fourier features used to draw the task functions.
 _N_FOURIER = 300
@@ -234,3 +234,126 @@ def make_multitask_regression(
     elif missing_fraction > 0:
         Y[_missing_mask(n_samples, n_tasks, missing_fraction, rng)] = np.nan
     return X, Y, A
+
+
+def make_disease_progression(
+    n_samples=200,
+    n_features=50,
+    n_timepoints=5,
+    *,
+    n_relevant=5,
+    noise=0.5,
+    dropout=0.15,
+    progression=1.0,
+    random_state=None,
+):
+    """Generate longitudinal disease-progression data with patient dropout.
+
+    A stand-in for cohort studies such as ADNI, whose data cannot be shipped:
+    every patient (row) has baseline measurements ``X`` and a clinical score at
+    each of ``n_timepoints`` visits (the tasks, in time order), predicted from
+    the baseline. A few features drive the score at every visit, with weights
+    that change smoothly over time, and patients leave the study for good:
+
+    1. ``X`` has iid standard normal entries.
+    2. The relevant features: ``n_relevant`` distinct features drawn uniformly
+       (the planted support, the same at every visit).
+    3. Weights: with ``tau_t = t / (T - 1)`` (0 at baseline, 1 at the last
+       visit; 0 when ``T = 1``), feature ``j`` of the support has
+       ``coef[j, t] = s_j (a_j + c_j tau_t)`` with a random sign ``s_j``,
+       ``a_j ~ U[1, 2]`` and ``c_j ~ U[-0.5, 1]``: linear in time, never below
+       0.5 in magnitude. All other rows of ``coef`` are 0.
+    4. Scores: ``F = X coef + progression * t`` (the mean score moves by
+       ``progression`` per visit), ``Y[:, t] = F[:, t] + E[:, t]`` with ``E[:, t]
+       ~ N(0, (noise * std(X coef[:, t]))^2)``: ``noise`` is the noise-to-signal
+       ratio of every visit.
+    5. Dropout: the baseline score is always observed; a patient still in the
+       study at visit ``t - 1`` leaves before visit ``t`` with probability
+       ``dropout``, and all their later scores are NaN (monotone missingness).
+       Two patients drawn at random never leave, so every visit keeps at least
+       two observed scores.
+
+    Parameters
+    ----------
+    n_samples : int, default=200
+        Number of patients (rows), at least 2.
+    n_features : int, default=50
+        Number of baseline features, at least 1.
+    n_timepoints : int, default=5
+        Number of visits (tasks, columns of ``Y``), at least 1.
+    n_relevant : int, default=5
+        Size of the planted support, between 1 and ``n_features``.
+    noise : float, default=0.5
+        Noise standard deviation relative to each visit's signal standard
+        deviation, >= 0.
+    dropout : float, default=0.15
+        Probability of leaving the study between two consecutive visits, in
+        [0, 1).
+    progression : float, default=1.0
+        Change of the mean score per visit (any real number).
+    random_state : int, RandomState instance or None, default=None
+        Seeds a :class:`numpy.random.RandomState` through
+        :func:`sklearn.utils.check_random_state`. The output is fully
+        determined by it (draw order: X, support, signs, ``a``, ``c``, noise,
+        the two patients who stay, dropout).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+        Baseline features.
+    Y : ndarray of shape (n_samples, n_timepoints)
+        Scores at every visit, NaN after a patient's dropout.
+    coef : ndarray of shape (n_features, n_timepoints)
+        The true weights (``W``, features x visits); the planted support is
+        ``np.flatnonzero(np.any(coef != 0, axis=1))``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rkhsmtl.datasets import make_disease_progression
+    >>> X, Y, coef = make_disease_progression(
+    ...     n_samples=100, n_features=20, n_timepoints=4, random_state=0)
+    >>> X.shape, Y.shape, coef.shape
+    ((100, 20), (100, 4), (20, 4))
+    >>> np.flatnonzero(np.any(coef != 0, axis=1)).size
+    5
+    >>> bool(np.all(~np.isnan(Y[:, 0])))  # the baseline is always observed
+    True
+    """
+    n_samples = _check_int(n_samples, "n_samples", 2)
+    n_features = _check_int(n_features, "n_features", 1)
+    n_timepoints = _check_int(n_timepoints, "n_timepoints", 1)
+    n_relevant = _check_int(n_relevant, "n_relevant", 1, n_features)
+    noise = _check_real(noise, "noise", 0.0, None)
+    dropout = _check_real(dropout, "dropout", 0.0, 1.0, high_open=True)
+    progression = _check_real(progression, "progression", -np.inf, None, low_open=True)
+
+    from sklearn.utils import check_random_state  # keep module import light
+
+    rng = check_random_state(random_state)
+    X = rng.standard_normal((n_samples, n_features))
+    support = np.sort(rng.choice(n_features, size=n_relevant, replace=False))
+    signs = rng.choice([-1.0, 1.0], size=n_relevant)
+    level = rng.uniform(1.0, 2.0, size=n_relevant)
+    trend = rng.uniform(-0.5, 1.0, size=n_relevant)
+    tau = np.arange(n_timepoints) / max(n_timepoints - 1, 1)
+    coef = np.zeros((n_features, n_timepoints))
+    coef[support] = signs[:, None] * (level[:, None] + trend[:, None] * tau[None, :])
+
+    signal = X @ coef
+    Y = signal + progression * np.arange(n_timepoints)[None, :]
+    Y = Y + noise * signal.std(axis=0) * rng.standard_normal((n_samples, n_timepoints))
+
+    stay = rng.choice(n_samples, size=2, replace=False)
+    leaves = rng.uniform(size=(n_samples, n_timepoints)) < dropout
+    leaves[:, 0] = False
+    leaves[stay] = False
+    # Once gone, gone: missing from the first departure on.
+    gone = np.cumsum(leaves, axis=1) > 0
+    Y[gone] = np.nan
+    return X, Y, coef

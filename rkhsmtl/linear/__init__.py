@@ -10,28 +10,48 @@ import warnings
 
 from ._cv import MultiTaskLinearClassifierCV, MultiTaskLinearRegressorCV
 from ._estimators import MultiTaskLinearClassifier, MultiTaskLinearRegressor
+from ._factored import (
+    GOMTLClassifier,
+    GOMTLRegressor,
+    MultiLevelLassoClassifier,
+    MultiLevelLassoRegressor,
+)
+from ._msmtfl import MultiStageFeatureLearningClassifier, MultiStageFeatureLearningRegressor
 from ._path import alpha_max, linear_path, tasks_to_wide
 from ._penalties import (
     L21,
     ClusteredMTL,
+    ConvexASO,
     Dirty,
+    FusedSparseGroupLasso,
     GraphPenalty,
     Lasso,
     LinearPenalty,
+    MultiLevel,
     NoPenalty,
     RobustLowRank,
     RobustMTFL,
     SparseLowRank,
+    TemporalGroupLasso,
     TraceNorm,
 )
 
 __all__ = [
     "ClusteredMTL",
+    "ConvexASO",
     "Dirty",
+    "FusedSparseGroupLasso",
+    "GOMTLClassifier",
+    "GOMTLRegressor",
     "GraphPenalty",
     "L21",
     "Lasso",
     "LinearPenalty",
+    "MultiLevel",
+    "MultiLevelLassoClassifier",
+    "MultiLevelLassoRegressor",
+    "MultiStageFeatureLearningClassifier",
+    "MultiStageFeatureLearningRegressor",
     "MultiTaskLinearClassifier",
     "MultiTaskLinearClassifierCV",
     "MultiTaskLinearRegressor",
@@ -40,6 +60,7 @@ __all__ = [
     "RobustLowRank",
     "RobustMTFL",
     "SparseLowRank",
+    "TemporalGroupLasso",
     "TraceNorm",
     "alpha_max",
     "linear_path",

@@ -13,7 +13,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
 from .._backend import array_device, get_namespace, to_namespace, to_numpy
-from .._base import ShortcutParamsMixin, fill_task_doc
+from .._base import ShortcutParamsMixin, VersionedStateMixin, fill_task_doc
 from .._labels import check_both_classes_weighted, encode_binary_tasks
 from .._validation import validate_sample_weight, validate_targets, validate_X_fit
 from ..metrics import accuracy_score, nan_r2_score
@@ -63,7 +63,7 @@ def _path_scores(X, Y, train, test, Y_test_host, sw_train, l2, alphas, penalty, 
                         to_numpy(X_te @ coefs[j, ...].T + intercepts[j, ...][None, :]))
             for j in range(alphas.size)]
 
-class _LinearCVBase(ShortcutParamsMixin, MultiOutputMixin, BaseEstimator):
+class _LinearCVBase(VersionedStateMixin, ShortcutParamsMixin, MultiOutputMixin, BaseEstimator):
     _loss = "squared"
     _estimator = MultiTaskLinearRegressor
     # Read by DistributionMatchingMTL: fit takes a wide y with NaN and an

@@ -13,6 +13,7 @@ from .._backend import array_device, to_namespace
 from .._base import (
     BinaryTasksClassifierMixin,
     ShortcutParamsMixin,
+    VersionedStateMixin,
     fill_task_doc,
     row_index,
     task_columns,
@@ -30,7 +31,7 @@ from .._validation import (
 )
 from ..metrics import nan_r2_score
 from ._datafits import LogisticLoss, SquaredLoss
-from ._fista import curvature_scale, fista, loss_alpha_max, make_problem
+from ._fista import curvature_scale, fista, loss_alpha_max, make_problem, objective
 from ._penalties import PENALTIES, LinearPenalty, _check_real, resolve_penalty
 
 __all__ = ["MultiTaskLinearClassifier", "MultiTaskLinearRegressor"]
@@ -68,22 +69,22 @@ _ALPHA_DOC = """alpha : float or "auto", default="auto"
         from the data, in the fitted ``alpha_``: ``0.1 * alpha_max`` (see
         :func:`alpha_max`, the smallest ``alpha`` giving ``W = 0``) for the
         penalties that have one, and ``kappa`` for those that do not ("graph"
-        without a lasso term, "cmtl", "none", where it is unused), with ``kappa``
-        the mean diagonal entry of the data fit's Hessian in ``W`` at ``W = 0``
-        (the scale of a quadratic penalty's weight). See the :ref:`User Guide
+        without a lasso term, "cmtl", "caso", "none", where it is unused), with
+        ``kappa`` the mean diagonal entry of the data fit's Hessian in ``W`` at
+        ``W = 0`` (the scale of a quadratic penalty's weight). See the :ref:`User Guide
         <linear-default-alpha>`. ``alpha`` is the first positional parameter, as
         in the kernel estimators: the penalty is passed by keyword or second."""
 
 # The parameters after ``penalty``, common to the regressor and the classifier.
 _COMMON_PARAMS_DOC = """l2 : float or "auto", default="auto"
-        ``lambda_2``, weight of the ridge term ``||W||_F^2`` (no 1/2). For "cmtl" it
-        is RMTL's ``Lam2`` inside the relaxation instead (see
-        :class:`ClusteredMTL`). "auto": 0 for the penalties that have an
-        ``alpha_max`` (they set whole directions of ``W`` to zero),
-        ``0.1 * kappa`` for the others (``kappa`` as in ``alpha``), which remove
-        no direction and, without a ridge term, are ill-posed or ill-conditioned
-        on collinear or badly scaled features ("cmtl" requires ``l2 > 0``). The
-        value used is the fitted ``l2_``.
+        ``lambda_2``, weight of the ridge term ``||W||_F^2`` (no 1/2). For "cmtl" and
+        "caso" it is the weight inside the relaxation instead (RMTL's ``Lam2``, ASO's
+        ``beta``; see :class:`ClusteredMTL`, :class:`ConvexASO`). "auto": 0 for
+        the penalties that have an ``alpha_max`` (they set whole directions of
+        ``W`` to zero), ``0.1 * kappa`` for the others (``kappa`` as in
+        ``alpha``), which remove no direction and, without a ridge term, are
+        ill-posed or ill-conditioned on collinear or badly scaled features ("cmtl"
+        and "caso" require ``l2 > 0``). The value used is the fitted ``l2_``.
     fit_intercept : bool, default=True
         Fit unpenalised per-task intercepts.
     """ + SOLVER_PARAMS_DOC + """
@@ -172,6 +173,29 @@ def check_solver_params(max_iter, tol, restart):
         raise ValueError(f"restart must be one of {_RESTARTS}, got {restart!r}.")
 
 
+def check_not_diverged(name, design, Yf, omega, datafit, prepared, alpha, l2, Z, b,
+                       info, xp):
+    """Refuse a solution that is not finite or worse than the zero model.
+
+    Every objective of the family is convex with ``W = 0`` and ``b = 0`` feasible:
+    a final objective above that of the zero model (or inf/NaN) is overflow on
+    unscaled inputs or targets, not a minimiser.
+    """
+    final = info.get("objective")
+    zero = objective(design, Yf, omega, datafit, prepared, alpha, l2,
+                     xp.zeros_like(Z), xp.zeros_like(b), xp)
+    finite = bool(xp.all(xp.isfinite(Z))) and bool(xp.all(xp.isfinite(b)))
+    if finite and final is not None and math.isfinite(final) and math.isfinite(zero) \
+            and final <= zero * (1.0 + 1e-6) + 1e-12:
+        return
+    raise ValueError(
+        f"{name} diverged: the coefficients or the objective (final {final!r}, zero "
+        f"model {zero!r}) are not finite or worse than the zero model, the mark of "
+        "overflow on unscaled inputs or targets. Scale X (sklearn.preprocessing."
+        "StandardScaler in a Pipeline) and the targets, or increase alpha."
+    )
+
+
 def warn_not_converged(name, info, max_iter, tol):
     warnings.warn(
         f"{name} did not converge: max_iter={max_iter} iterations reached with tol="
@@ -183,7 +207,8 @@ def warn_not_converged(name, info, max_iter, tol):
     )
 
 
-class _MultiTaskLinearBase(ShortcutParamsMixin, MultiOutputMixin, BaseEstimator):
+class _MultiTaskLinearBase(VersionedStateMixin, ShortcutParamsMixin, MultiOutputMixin,
+                           BaseEstimator):
     """Parameters, fit and decision values shared by the regressor and classifier."""
 
     _datafit = SquaredLoss
@@ -239,6 +264,8 @@ class _MultiTaskLinearBase(ShortcutParamsMixin, MultiOutputMixin, BaseEstimator)
                            fit_intercept=bool(self.fit_intercept), Z0=Z0, b0=b0,
                            max_iter=int(self.max_iter), tol=float(self.tol),
                            restart=self.restart)
+        check_not_diverged(type(self).__name__, design, Yf, omega, self._datafit(),
+                           prepared, alpha, l2, Z, b, info, xp)
         if not info["converged"]:
             warn_not_converged(type(self).__name__, info, self.max_iter, self.tol)
         W = xp.sum(Z, axis=0)
@@ -248,9 +275,9 @@ class _MultiTaskLinearBase(ShortcutParamsMixin, MultiOutputMixin, BaseEstimator)
         self._n_blocks = prepared.n_blocks
         if prepared.n_blocks > 1:
             self.coef_components_ = self._components
-        extras = prepared.extras(W, alpha, l2, xp)
-        if "task_relation" in extras:
-            self.task_relation_ = extras["task_relation"]
+        # What a penalty learns besides W (task_relation_, shared_subspace_, ...).
+        for name, value in prepared.extras(W, alpha, l2, xp).items():
+            setattr(self, f"{name}_", value)
         self.penalty_ = penalty
         self.alpha_ = alpha
         self.l2_ = l2
@@ -300,8 +327,10 @@ class MultiTaskLinearRegressor(RegressorMixin, _MultiTaskLinearBase):
     penalty : str or LinearPenalty, default="l21"
         "lasso" (``||W||_1``), "l21" (``sum_j ||W_{j,:}||_2``), "trace"
         (``||W||_*``), "graph" (``tr(W L W^T)`` for the Laplacian ``L`` of a task
-        graph, chain graph by default), "cmtl" or "clustered" (clustered MTL),
-        "dirty", "rmtfl", "sparse_low_rank", "robust_low_rank" (``W = P + Q``),
+        graph, chain graph by default), "srmtl" (the graph penalty plus a lasso
+        term, ``GraphPenalty(l1_weight=1.0)``), "cmtl" or "clustered" (clustered
+        MTL), "caso" (convex ASO, a shared subspace of the features), "dirty",
+        "rmtfl", "sparse_low_rank", "robust_low_rank" (``W = P + Q``),
         "none" (ridge only); or a penalty object of :mod:`rkhsmtl.linear` carrying
         its settings (``adjacency``, ``n_clusters``, ``beta``, ...), tunable as
         ``penalty__<name>``.
@@ -316,6 +345,11 @@ class MultiTaskLinearRegressor(RegressorMixin, _MultiTaskLinearBase):
         Decomposition models only: the two parts ``P^T`` and ``Q^T`` of ``coef_``.
     task_relation_ : array of shape (n_tasks, n_tasks)
         "cmtl" ("clustered") only: the learned task-relation matrix ``M``.
+    feature_relation_ : array of shape (n_features, n_features)
+        "caso" only: the learned matrix ``M`` of :class:`ConvexASO`.
+    shared_subspace_ : array of shape (n_components, n_features)
+        "caso" only: orthonormal rows spanning the shared subspace, the leading
+        eigenvectors of ``feature_relation_``.
     penalty_ : LinearPenalty
         The penalty object used (a clone of ``penalty``, or the object a name
         stands for).
@@ -464,6 +498,10 @@ class MultiTaskLinearClassifier(BinaryTasksClassifierMixin, ClassifierMixin,
         Decomposition models only (see :class:`MultiTaskLinearRegressor`).
     task_relation_ : array of shape (n_tasks, n_tasks)
         "cmtl" ("clustered") only: the learned task-relation matrix ``M``.
+    feature_relation_ : array of shape (n_features, n_features)
+        "caso" only (see :class:`MultiTaskLinearRegressor`).
+    shared_subspace_ : array of shape (n_components, n_features)
+        "caso" only (see :class:`MultiTaskLinearRegressor`).
     penalty_ : LinearPenalty
     alpha_ : float
         The ``alpha`` used (see :class:`MultiTaskLinearRegressor`).

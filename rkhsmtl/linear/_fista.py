@@ -239,6 +239,11 @@ def duality_gap(X, Yf, omega, datafit, penalty, alpha, l2, Z, b, fit_intercept, 
     W = xp.sum(Z, axis=0)
     if penalty.smooth(W, alpha, l2, xp) is not None:
         return None
+    # A constrained part (SparseLowRank(constraint=...)) adds its support function
+    # to the dual objective, which the formula below does not have.
+    if any(getattr(norm, "is_constraint", False)
+           for norm, _ in getattr(penalty, "norms", ())):
+        return None
     F = _predict(X, W, b, xp)
     _, theta = datafit.value_and_grad(F, Yf, omega, xp)
     used = omega > 0

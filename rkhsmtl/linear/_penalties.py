@@ -20,6 +20,7 @@ fit by :meth:`LinearPenalty.prepare` and lives in the solver's
 
 from __future__ import annotations
 
+import functools
 import numbers
 import warnings
 
@@ -28,19 +29,24 @@ from sklearn.base import BaseEstimator, clone
 
 from .._backend import array_device, eigh, to_namespace
 from ..structure._fixed import graph_laplacian, graph_weights
+from ._fused import fused_sparse_group_dual, fused_sparse_group_prox
 
 __all__ = [
     "ClusteredMTL",
+    "ConvexASO",
     "Dirty",
+    "FusedSparseGroupLasso",
     "GraphPenalty",
     "L21",
     "Lasso",
     "LinearPenalty",
+    "MultiLevel",
     "NoPenalty",
     "PreparedPenalty",
     "RobustLowRank",
     "RobustMTFL",
     "SparseLowRank",
+    "TemporalGroupLasso",
     "TraceNorm",
     "resolve_penalty",
 ]
@@ -142,15 +148,64 @@ class _Nuclear(_Norm):
     name = "trace"
 
     def value(self, V, xp):
-        return xp.sum(xp.linalg.svdvals(V))
+        return xp.sum(_svd(xp.linalg.svdvals, V, xp))
 
     def prox(self, V, tau, xp):
-        U, s, Vt = xp.linalg.svd(V, full_matrices=False)
+        U, s, Vt = _svd(xp.linalg.svd, V, xp, full_matrices=False)
         s = xp.maximum(s - tau, 0.0)
         return (U * s) @ Vt
 
     def dual(self, G, xp):
-        return xp.max(xp.linalg.svdvals(G))
+        return xp.max(_svd(xp.linalg.svdvals, G, xp))
+
+
+def _svd(function, V, xp, **kwargs):
+    """An SVD whose failure (NaN, overflow) says what to change, not LAPACK's words."""
+    advice = ("The coefficients of a spectral penalty (trace norm, clustered MTL) "
+              "overflowed or became NaN: "
+              "scale the features (sklearn.preprocessing.StandardScaler) or increase "
+              "alpha.")
+    if not bool(xp.all(xp.isfinite(V))):
+        raise ValueError(advice)
+    try:
+        return function(V, **kwargs)
+    except Exception as exc:  # LinAlgError of any namespace
+        if type(exc).__name__ != "LinAlgError":
+            raise
+        raise ValueError(f"{advice} ({exc})") from exc
+
+
+class _NuclearBall(_Norm):
+    """Indicator of ``{||V||_* <= radius}``: a constraint, not a norm.
+
+    Its prox is the projection on the ball whatever the step: the singular values
+    projected on the l1 ball of the radius. Every iterate is then feasible, where
+    the indicator is 0, so ``value`` is 0.
+    """
+
+    name = "trace_ball"
+    # Read by the duality gap: the conjugate of a constraint is a support function
+    # (radius times the spectral norm), a term that the gap's dual objective lacks.
+    is_constraint = True
+
+    def __init__(self, radius):
+        self.radius = radius
+
+    def value(self, V, xp):
+        return xp.zeros((), dtype=V.dtype, device=array_device(V))
+
+    def prox(self, V, tau, xp):
+        U, s, Vt = xp.linalg.svd(V, full_matrices=False)
+        # s is non-negative and decreasing: the l1-ball threshold is
+        # max_k (sum_{i<=k} s_i - radius) / k, or 0 inside the ball.
+        k = xp.arange(1, s.shape[0] + 1, dtype=s.dtype, device=array_device(s))
+        theta = xp.maximum(xp.max((xp.cumulative_sum(s) - self.radius) / k), 0.0)
+        return (U * xp.maximum(s - theta, 0.0)) @ Vt
+
+    def dual(self, G, xp):
+        # No alpha makes a constrained part zero (it is free inside the ball): it
+        # leaves alpha_max to the penalised parts.
+        return 0.0
 
 
 # ------------------------------------------------------------------------ penalties
@@ -451,6 +506,19 @@ class GraphPenalty(LinearPenalty):
     the same ``adjacency``. RMTL and MALSAR give it as a ``T x E`` matrix ``G``
     instead, with ``L = G G^T`` (``||W G||_F^2``): pass that as ``incidence``.
 
+    With ``l1_weight > 0`` it is sparse graph-regularised MTL (MALSAR's SRMTL):
+    ``alpha (||W R||_F^2 + l1_weight ||W||_1)``. MALSAR's ``Least_SRMTL(X, Y, R,
+    rho1, rho2)`` minimises ``sum_t 1/2 ||X_t w_t - y_t||^2 + rho1 ||W R||_F^2 +
+    rho2 ||W||_1 (+ rho_L2 ||W||_F^2)``: here ``GraphPenalty(incidence=R,
+    l1_weight=rho2 / rho1)`` with ``alpha = 2 rho1``, ``l2 = 2 rho_L2``, unit
+    weights and ``fit_intercept=False`` (the factor 2 turns the halved loss into
+    ours). ``Logistic_SRMTL`` (loss averaged within each task, intercepts):
+    :class:`MultiTaskLinearClassifier` with ``alpha = rho1``, ``l2 = rho_L2``,
+    the same ``l1_weight`` and ``sample_weight = 1 / n_t``. ``penalty="srmtl"``
+    means ``GraphPenalty(l1_weight=1.0)`` (chain graph); as for any ``l1_weight >
+    0``, "auto" sets ``alpha`` to a tenth of :func:`alpha_max` (``max |G_jt| /
+    l1_weight``, the graph term being flat at ``W = 0``) and ``l2`` to 0.
+
     Parameters
     ----------
     adjacency : {"chain", "complete", "mean"}, array-like or list, default="chain"
@@ -462,8 +530,8 @@ class GraphPenalty(LinearPenalty):
         Ignored when ``incidence`` is given.
     l1_weight : float, default=0.0
         Weight of an additional lasso term relative to the graph term: the penalty
-        is ``alpha * (tr(W L W^T) + l1_weight * ||W||_1)`` (MALSAR's
-        ``Least_SRMTL`` with ``l1_weight = rho2 / rho1``).
+        is ``alpha * (tr(W L W^T) + l1_weight * ||W||_1)`` (SRMTL; MALSAR's
+        ``rho2 / rho1``).
     incidence : array-like of shape (n_tasks, n_edges), default=None
         The matrix ``G`` of RMTL and MALSAR (``L = G G^T``), instead of
         ``adjacency``; e.g. ``G[s, e] = sqrt(w), G[t, e] = -sqrt(w)`` for an edge
@@ -654,7 +722,7 @@ class ClusteredMTL(LinearPenalty):
         # U S diag(1 / (eta + m)) V^T.
         eta = l2 / alpha
         c = l2 * (1.0 + eta)
-        U, S, Vt = xp.linalg.svd(W, full_matrices=False)
+        U, S, Vt = _svd(xp.linalg.svd, W, xp, full_matrices=False)
         s = S * S
         r, T = s.shape[0], W.shape[1]
         if r < T:
@@ -731,17 +799,53 @@ class RobustMTFL(_TwoComponents):
 
 
 class SparseLowRank(_TwoComponents):
-    r"""Sparse + low rank (Chen, Liu & Ye 2012, penalised form): ``W = P + Q``,
-    ``alpha (||P||_1 + beta ||Q||_*)``.
+    r"""Sparse + low rank (Chen, Liu & Ye 2012): ``W = P + Q``, penalised
+    ``alpha (||P||_1 + beta ||Q||_*)`` or, with ``constraint=tau``, constrained:
+    ``alpha ||P||_1`` subject to ``||Q||_* <= tau``.
+
+    The constrained form is the paper's and MALSAR's ``Least_SparseTrace(X, Y,
+    gamma, tau)``: ``alpha = gamma``, ``constraint = tau``, unit weights,
+    ``fit_intercept=False`` and ``l2=0`` (that solver's loss is the un-halved sum
+    of squares, as here). Both forms have the same solutions, through a Lagrange
+    multiplier of the constraint that is not known in advance; the constraint
+    bounds the low-rank part directly. There ``Q``'s proximal step is the
+    projection on the nuclear-norm ball (the singular values projected on the l1
+    ball of radius ``tau``), so every iterate, the returned one included, satisfies
+    the constraint.
+
+    With the constraint, ``W = 0`` is the solution for no ``alpha`` (``Q`` is free
+    inside the ball): :func:`alpha_max`, the default grid of the paths and the
+    "auto" ``alpha`` use the sparse part's value ``max |G_jt|`` instead (the
+    smallest ``alpha`` giving ``P = 0`` while ``Q = 0``: the scale of ``alpha``),
+    and ``solver_info_["duality_gap"]`` is None.
 
     Parameters
     ----------
     beta : float, default=1.0
         Weight of the low-rank part ``Q`` relative to the sparse part ``P``
-        (``> 0``).
+        (``> 0``). Unused with ``constraint``.
+    constraint : float, default=None
+        ``tau >= 0``, the bound on the nuclear norm ``||Q||_*`` (the constrained
+        form); None for the penalised form.
     """
 
+    def __init__(self, beta=1.0, constraint=None):
+        self.beta = beta
+        self.constraint = constraint
+
+    def validate(self, n_tasks, alpha, l2):
+        super().validate(n_tasks, alpha, l2)
+        tau = self.constraint
+        if tau is not None and (isinstance(tau, bool) or not isinstance(tau, numbers.Real)
+                                or not np.isfinite(tau) or tau < 0):
+            raise ValueError(
+                "constraint must be None (the penalised form, alpha * beta * ||Q||_*) "
+                f"or the bound tau >= 0 on the nuclear norm of Q, got {tau!r}."
+            )
+
     def _norms(self):
+        if self.constraint is not None:
+            return [(_L1(), 1.0), (_NuclearBall(float(self.constraint)), 1.0)]
         return [(_L1(), 1.0), (_Nuclear(), float(self.beta))]
 
 
@@ -760,6 +864,334 @@ class RobustLowRank(_TwoComponents):
         return [(_Nuclear(), 1.0), (_L21Cols(), float(self.beta))]
 
 
+# ------------------------------------------------------- multi-level decomposition
+_LEVEL_NORMS = {norm.name: norm for norm in
+                (_L1, _L21Rows, _L21Cols, _L1InfRows, _Nuclear)}
+
+
+class MultiLevel(LinearPenalty):
+    r"""Multi-level decomposition ``W = W_1 + ... + W_K``,
+    ``alpha * sum_k weight_k * ||W_k||_(k)``: the dirty model with any number of
+    parts.
+
+    Each level is a part of ``W`` with its own norm, so that, e.g., ``(("l21", 1),
+    ("l1", 2), ("trace", 1))`` explains ``W`` as features shared by all tasks plus
+    task-specific entries plus a low-rank part. The problem is convex (FISTA on the
+    stacked parts); the fitted parts are ``coef_components_``, in the order of
+    ``levels``. With two levels it is the corresponding ``W = P + Q`` model
+    (``(("l21", 1), ("l1", beta))`` is ``Dirty(beta, shared="l21")``, ``(("l1", 1),
+    ("trace", beta))`` is ``SparseLowRank(beta)``).
+
+    The sum ``W`` is determined by the data, the split into parts only as far as
+    the norms differ: two levels with the same norm would share any split (they
+    act as one level with the smaller weight) and are refused; even with distinct
+    norms a part is unique only when the structures do not overlap (a matrix that
+    is both sparse and low rank can go to either part).
+
+    Parameters
+    ----------
+    levels : sequence of (str, float), default=(("l21", 1.0), ("l1", 1.0))
+        One ``(norm, weight)`` pair per part, the weight ``> 0`` relative to
+        ``alpha``. Norms: "l1" (``sum |W_jt|``), "l21" (``sum_j ||W_{j,:}||_2``,
+        rows = features shared by all tasks), "l21_columns" (``sum_t
+        ||W_{:,t}||_2``, outlier tasks), "l1inf" (``sum_j max_t |W_jt|``), "trace"
+        (sum of the singular values, low rank); each at most once.
+    """
+
+    def __init__(self, levels=(("l21", 1.0), ("l1", 1.0))):
+        self.levels = levels
+
+    def _pairs(self):
+        """``[(name, weight)]`` of ``levels``, validated."""
+        levels = self.levels
+        example = '(("l21", 1.0), ("l1", 0.5))'
+        if isinstance(levels, (str, bytes)) or not hasattr(levels, "__len__") \
+                or len(levels) == 0:
+            raise ValueError(
+                f"levels must be a non-empty sequence of (norm, weight) pairs such as "
+                f"{example}, got {levels!r}.")
+        pairs = []
+        for level in levels:
+            if isinstance(level, (str, bytes)) or not hasattr(level, "__len__") \
+                    or len(level) != 2:
+                raise ValueError(
+                    f"Each level must be a (norm, weight) pair such as ('l1', 0.5), got "
+                    f"{level!r} in levels={levels!r}.")
+            name, weight = level
+            if not isinstance(name, str) or name not in _LEVEL_NORMS:
+                raise ValueError(
+                    f"Unknown norm {name!r} in levels: use one of "
+                    f"{sorted(_LEVEL_NORMS)}.")
+            if any(name == seen for seen, _ in pairs):
+                raise ValueError(
+                    f"The norm {name!r} appears twice in levels: two parts with the "
+                    "same norm cannot be told apart (they act as one part with the "
+                    "smaller weight); give each norm once.")
+            pairs.append((name, _check_real(weight, f"The weight of level {name!r}",
+                                            positive=True)))
+        return pairs
+
+    def validate(self, n_tasks, alpha, l2):
+        self._pairs()
+
+    def _norms(self):
+        return [(_LEVEL_NORMS[name](), weight) for name, weight in self._pairs()]
+
+
+# ------------------------------------------------------------- convex ASO (cASO)
+class ConvexASO(LinearPenalty):
+    r"""Convex alternating structure optimisation (cASO; Chen, Tang, Liu & Ye 2009).
+
+    The tasks share an ``h``-dimensional subspace of the feature space:
+
+    .. math::
+
+        \min_{M} \; c\, \mathrm{tr}\big(W^\top (\eta I + M)^{-1} W\big)
+        \quad \text{s.t. } 0 \preceq M \preceq I,\ \mathrm{tr} M = h,
+
+    with ``M`` of shape ``(n_features, n_features)``, ``eta = l2 / alpha`` and
+    ``c = alpha * eta * (1 + eta) = l2 (1 + l2 / alpha)``. It is the convex
+    relaxation of ASO's ``sum_t alpha ||w_t - Theta^T v_t||^2 + l2 ||w_t||^2`` over
+    ``h`` orthonormal rows ``Theta`` (``M`` relaxes ``Theta^T Theta``): a direction
+    inside the shared subspace costs ``l2`` per unit ``||W||^2``, one outside
+    ``alpha + l2``. So ``alpha`` and ``l2`` are the paper's ``alpha`` and ``beta``
+    (``eta = beta / alpha``); ``l2`` is used here and adds no separate ridge term,
+    and both must be positive.
+
+    As a function of ``W`` it equals :class:`ClusteredMTL` with ``n_clusters = h``
+    (both are ``c sum_i sigma_i^2 / (eta + m_i)`` over the singular values of
+    ``W``; Zhou, Chen & Ye 2011 prove the two relaxations equivalent), so the two
+    give the same ``coef_``. They differ in what they learn besides ``W`` -- a
+    subspace of the features here, a relation of the tasks there -- and in the
+    range of the parameter (``h <= n_features``, ``k <= n_tasks``).
+
+    The minimum over ``M`` has a closed form (the paper's): ``M`` shares the left
+    singular vectors of ``W``, with eigenvalues ``clip(theta sigma_i - eta, 0,
+    1)`` for the singular values ``sigma_i`` of ``W`` and the ``theta`` that makes
+    them sum to ``h``. It is taken at every evaluation, so the penalty is a smooth
+    convex function of ``W`` (gradient ``2 c (eta I + M)^{-1} W``). The fitted
+    estimator exposes ``feature_relation_`` (``M``) and ``shared_subspace_``, the
+    ``h`` leading eigenvectors of ``M`` as rows (shape ``(h, n_features)``).
+
+    MALSAR's ``Least_CASO(X, Y, rho1, rho2, k)`` minimises ``sum_t 1/2 ||X_t w_t -
+    y_t||^2`` plus this term with ``eta = rho2 / rho1``, ``c = rho1 eta (1 + eta)``:
+    here ``ConvexASO(k)``, ``alpha = 2 rho1``, ``l2 = 2 rho2``, unit weights,
+    ``fit_intercept=False`` (the factor 2 turns the halved loss into ours; ``eta``
+    is unchanged). ``Logistic_CASO`` (loss averaged within each task):
+    :class:`MultiTaskLinearClassifier` with ``alpha = rho1``, ``l2 = rho2`` and
+    ``sample_weight = 1 / n_t``. ``penalty="caso"`` means ``ConvexASO()``.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        ``h``, the dimension of the shared subspace; ``1 <= h <= n_features``.
+    """
+
+    adds_ridge = False
+
+    def __init__(self, n_components=2):
+        self.n_components = n_components
+
+    def _norms(self):
+        return []
+
+    def validate(self, n_tasks, alpha, l2):
+        h = self.n_components
+        if isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1:
+            raise ValueError(
+                f"n_components must be an integer in [1, n_features], got {h!r}."
+            )
+        # "auto" resolves to positive values for this penalty (no alpha_max).
+        if any(value != "auto" and not value > 0 for value in (alpha, l2)):
+            raise ValueError(
+                "The convex ASO penalty needs alpha > 0 and l2 > 0 (eta = l2 / alpha "
+                f"and c = l2 (1 + l2 / alpha)); got alpha={alpha!r}, l2={l2!r}."
+            )
+
+    def _check_features(self, n_features):
+        # The number of features reaches the penalty only with W.
+        if self.n_components > n_features:
+            raise ValueError(
+                f"n_components must be an integer in [1, n_features={n_features}], got "
+                f"{self.n_components!r}: the shared subspace cannot have more "
+                "dimensions than the features."
+            )
+
+    def _smooth_term(self, n_tasks, xp, device, dtype):
+        relaxation = ClusteredMTL(n_clusters=int(self.n_components))
+
+        def smooth(W, alpha, l2, xp):
+            self._check_features(W.shape[0])
+            value, grad = relaxation._smooth_value_grad(W.T, alpha, l2, xp)
+            return value, grad.T
+
+        return smooth
+
+    def _extras(self, W, alpha, l2, xp):
+        self._check_features(W.shape[0])
+        h = int(self.n_components)
+        s, Q = eigh(W @ W.T, xp)
+        m = cluster_relation(xp.maximum(s, 0.0), l2 / alpha, h, xp)
+        # eigh sorts ascending and m grows with s: the last h columns, reversed,
+        # span the leading eigenvalues of M.
+        basis = xp.flip(Q[:, Q.shape[1] - h:], axis=1).T
+        # Each basis vector's largest entry positive, so refits agree.
+        peak = xp.abs(basis) == xp.max(xp.abs(basis), axis=1, keepdims=True)
+        sign = xp.sign(xp.sum(xp.where(peak, basis, 0.0), axis=1, keepdims=True))
+        basis = basis * xp.where(sign == 0, 1.0, sign)
+        return {"feature_relation": (Q * m) @ Q.T, "shared_subspace": basis}
+
+
+# ------------------------------------------ disease progression (TGL, cFSGL)
+class _FusedSparseGroupRows(_Norm):
+    """``l1 ||V||_1 + fused sum_{j,t} |V_{j,t+1} - V_{j,t}| + group sum_j ||V_j||_2``.
+
+    A norm of the rows ``V[j, :]`` (one feature over consecutive time points) with
+    an exact prox (:mod:`._fused`).
+    """
+
+    name = "fused_sparse_group"
+
+    def __init__(self, l1, fused, group):
+        self.l1, self.fused, self.group = l1, fused, group
+
+    def value(self, V, xp):
+        total = self.l1 * xp.sum(xp.abs(V))
+        if V.shape[1] > 1:
+            total = total + self.fused * xp.sum(xp.abs(V[:, 1:] - V[:, :-1]))
+        return total + self.group * xp.sum(xp.sqrt(xp.sum(V * V, axis=1)))
+
+    def prox(self, V, tau, xp):
+        return fused_sparse_group_prox(V, tau * self.l1, tau * self.fused,
+                                       tau * self.group, xp)
+
+    def dual(self, G, xp):
+        return xp.max(fused_sparse_group_dual(G, self.l1, self.fused, self.group, xp))
+
+
+def _chain_laplacian(n_tasks, xp, device, dtype):
+    """``R R^T`` for the chain's incidence ``R``: ``tr(W L W^T) = ||W R||_F^2``."""
+    lap = graph_laplacian(graph_weights("chain", n_tasks))
+    return xp.astype(to_namespace(lap, xp, device), dtype)
+
+
+class TemporalGroupLasso(LinearPenalty):
+    r"""Temporal group lasso (TGL; Zhou, Yuan, Liu & Ye 2011), ``penalty="tgl"``.
+
+    The tasks are consecutive time points of one outcome (a disease-progression
+    score at each visit):
+
+    .. math::
+
+        \alpha \Big(\sum_j \|W_{j,:}\|_2
+        + \text{smoothness} \sum_{t=1}^{T-1} \|w_{t+1} - w_t\|_2^2\Big),
+
+    a feature is used at every time point or at none (the group lasso on the rows
+    of ``W``), and the weights change smoothly from one time point to the next
+    (the chain graph's term ``||W R||_F^2 = tr(W L W^T)`` of
+    :class:`GraphPenalty`). The paper's third term, a ridge
+    ``rho_1 ||W||_F^2``, is the estimator's ``l2``. The smooth term is flat at
+    ``W = 0``, so :func:`alpha_max` is the l21 one.
+
+    MALSAR's ``Least_TGL(X, Y, rho1, rho2, rho3)`` minimises ``sum_t 1/2 ||X_t w_t
+    - y_t||^2 + rho1 ||W||_F^2 + rho2 ||W R||_F^2 + rho3 ||W||_{2,1}``: here
+    ``alpha = 2 rho3``, ``smoothness = rho2 / rho3``, ``l2 = 2 rho1``, unit
+    weights and ``fit_intercept=False`` (the factor 2 turns the halved loss into
+    ours). ``Logistic_TGL`` (loss averaged within each task):
+    :class:`MultiTaskLinearClassifier` with ``alpha = rho3``, the same
+    ``smoothness``, ``l2 = rho1`` and ``sample_weight = 1 / n_t``.
+
+    Parameters
+    ----------
+    smoothness : float, default=1.0
+        Weight of the temporal smoothness term relative to the group lasso,
+        ``>= 0`` (0 gives :class:`L21`).
+    """
+
+    def __init__(self, smoothness=1.0):
+        self.smoothness = smoothness
+
+    def _norms(self):
+        return [(_L21Rows(), 1.0)]
+
+    def validate(self, n_tasks, alpha, l2):
+        _check_real(self.smoothness, "smoothness")
+
+    def _smooth_term(self, n_tasks, xp, device, dtype):
+        weight = float(self.smoothness)
+        if weight == 0 or n_tasks < 2:
+            return None
+        lap = _chain_laplacian(n_tasks, xp, device, dtype)
+
+        def smooth(W, alpha, l2, xp):
+            WL = W @ lap
+            return alpha * weight * xp.sum(W * WL), (2.0 * alpha * weight) * WL
+
+        return smooth
+
+
+class FusedSparseGroupLasso(LinearPenalty):
+    r"""Convex fused sparse group lasso (cFSGL; Zhou, Liu, Narayan & Ye 2012),
+    ``penalty="cfsgl"``.
+
+    The tasks are consecutive time points of one outcome:
+
+    .. math::
+
+        \alpha \Big(\gamma_1 \|W\|_1
+        + \gamma_2 \sum_j \sum_{t=1}^{T-1} |W_{j,t+1} - W_{j,t}|
+        + \gamma_3 \sum_j \|W_{j,:}\|_2\Big),
+
+    with ``gamma_1 = l1_weight``, ``gamma_2 = fused_weight``, ``gamma_3 =
+    group_weight``: few features (lasso and group lasso on the rows), each used
+    over a few time intervals, with piecewise-constant weights in time (the fused
+    lasso). The proximal operator is exact: the 1-D total-variation prox of every
+    row (a path algorithm run for all rows at once, ``O(n_features T^3)``
+    operations per step), then soft-thresholding, then shrinkage of the row
+    (Friedman et al. 2007; Zhou et al. 2012).
+
+    MALSAR's ``Least_CFGLasso(X, Y, rho1, rho2, rho3)`` minimises ``sum_t 1/2
+    ||X_t w_t - y_t||^2 + rho1 ||W||_1 + rho2 sum_j sum_t |W_{j,t} - W_{j,t+1}| +
+    rho3 ||W||_{2,1}``: here ``alpha = 2 rho1``, ``fused_weight = rho2 / rho1``,
+    ``group_weight = rho3 / rho1`` (``l1_weight = 1``), unit weights and
+    ``fit_intercept=False``; with ``rho1 = 0``, ``l1_weight = 0``, ``alpha = 2
+    rho3``, ``fused_weight = rho2 / rho3``, ``group_weight = 1``.
+
+    Parameters
+    ----------
+    fused_weight : float, default=1.0
+        Weight of the fused (total variation in time) term, ``>= 0``.
+    group_weight : float, default=1.0
+        Weight of the group lasso on the rows, ``>= 0``.
+    l1_weight : float, default=1.0
+        Weight of the lasso term, ``>= 0``. ``l1_weight`` or ``group_weight`` must
+        be positive (the fused term alone never sets a feature to zero).
+    """
+
+    def __init__(self, fused_weight=1.0, group_weight=1.0, l1_weight=1.0):
+        self.fused_weight = fused_weight
+        self.group_weight = group_weight
+        self.l1_weight = l1_weight
+
+    def _weights(self):
+        l1 = _check_real(self.l1_weight, "l1_weight")
+        fused = _check_real(self.fused_weight, "fused_weight")
+        group = _check_real(self.group_weight, "group_weight")
+        if l1 == 0 and group == 0:
+            raise ValueError(
+                "FusedSparseGroupLasso needs l1_weight > 0 or group_weight > 0: the "
+                "fused term alone never removes a feature (and has no alpha_max). "
+                f"Got l1_weight={self.l1_weight!r}, group_weight={self.group_weight!r}."
+            )
+        return l1, fused, group
+
+    def validate(self, n_tasks, alpha, l2):
+        self._weights()
+
+    def _norms(self):
+        return [(_FusedSparseGroupRows(*self._weights()), 1.0)]
+
+
 PENALTIES = {
     "none": NoPenalty,
     "lasso": Lasso,
@@ -773,6 +1205,12 @@ PENALTIES = {
     "rmtfl": RobustMTFL,
     "sparse_low_rank": SparseLowRank,
     "robust_low_rank": RobustLowRank,
+    "caso": ConvexASO,
+    # sparse graph-regularised MTL: the graph penalty with its lasso term
+    "srmtl": functools.partial(GraphPenalty, l1_weight=1.0),
+    "multilevel": MultiLevel,
+    "tgl": TemporalGroupLasso,
+    "cfsgl": FusedSparseGroupLasso,
 }
 
 
