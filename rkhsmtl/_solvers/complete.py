@@ -28,6 +28,7 @@ from .._backend import add_to_diagonal, cho_solve, cholesky, eigh
 
 __all__ = [
     "distinct_eigenvalue_groups",
+    "kernel_eigh",
     "solve_rotated_cholesky",
     "solve_sylvester_eig",
 ]
@@ -69,6 +70,34 @@ def distinct_eigenvalue_groups(sigma, xp, rtol=EIGENVALUE_RTOL):
     return groups
 
 
+def kernel_eigh(K, xp, sqrt_w=None):
+    """Eigenvalues and eigenvectors of the weighted kernel ``K~ = W^{1/2} K W^{1/2}``.
+
+    The factorisation every closed form of this module starts from; the exact
+    leave-one-out of :mod:`.loo` re-uses one of them for a whole grid of ``alpha``
+    and task structures. Eigenvalues are not clipped (see
+    :func:`solve_sylvester_eig`).
+
+    Parameters
+    ----------
+    K : array of shape (n, n)
+        Kernel matrix of the training inputs (not modified).
+    xp : module
+        Array namespace.
+    sqrt_w : array of shape (n,) or None
+        Square roots of the per-sample weights.
+
+    Returns
+    -------
+    s : array of shape (n,)
+        Eigenvalues, ascending.
+    U : array of shape (n, n)
+        Orthonormal eigenvectors (columns).
+    """
+    Kw = K if sqrt_w is None else sqrt_w[:, None] * K * sqrt_w[None, :]
+    return eigh(Kw, xp)
+
+
 def solve_sylvester_eig(K, Y, A, alpha, xp, sqrt_w=None):
     """Dual coefficients ``C`` (n, T) by the eigendecomposition closed form.
 
@@ -91,10 +120,10 @@ def solve_sylvester_eig(K, Y, A, alpha, xp, sqrt_w=None):
     -------
     C : array of shape (n, T)
     """
-    Kw, Yw = _weighted(K, Y, sqrt_w)
+    Yw = Y if sqrt_w is None else sqrt_w[:, None] * Y
     # K's eigenvalues are not clipped: an indefinite kernel (sigmoid) then gives
     # the same solution as scikit-learn's KernelRidge.
-    s, U = eigh(Kw, xp)
+    s, U = kernel_eigh(K, xp, sqrt_w)
     sigma, V = task_eigh(A, xp)
     rotated = (U.T @ Yw) @ V
     C = U @ (rotated / (s[:, None] * sigma[None, :] + alpha)) @ V.T
