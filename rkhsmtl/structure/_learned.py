@@ -204,6 +204,7 @@ class LearnedTaskStructure(TaskStructure):
             Symmetric positive definite.
         """
         self._check_params(M.shape[0])
+        self._check_resolved()
         Mw, factors = self._whiten(M, delta2, xp, whitening)
         A = self._whitened_a_step(Mw, float(alpha), xp)
         if factors is not None:
@@ -238,6 +239,7 @@ class LearnedTaskStructure(TaskStructure):
             of a constrained penalty.
         """
         self._check_params(M.shape[0])
+        self._check_resolved()
         Mw, factors = self._whiten(M, delta2, xp, whitening)
         Aw = A if factors is None else factors[1] @ A @ factors[1]
         values, vectors = _symmetric_eigh(Aw, xp)
@@ -253,7 +255,70 @@ class LearnedTaskStructure(TaskStructure):
 
     def _check_params(self, n_tasks):
         self._check_common()
+        if self._strength_is_auto():
+            return
         _check_positive(self.strength, "strength", allow_zero=self._strength_may_be_zero)
+
+    # -- strength="auto" -------------------------------------------------------
+    def _auto_strength(self, m, alpha, n_tasks, xp):
+        """The strength for the data: ``m`` are the eigenvalues (clipped at 0) of
+        the whitened ``B^T K B`` at the starting structure. None: the penalty has
+        no "auto" (its strength is already free of the data's scale)."""
+        return None
+
+    def _strength_is_auto(self):
+        strength = getattr(self, "strength", None)
+        if not (isinstance(strength, str) and strength == "auto"):
+            return False
+        if type(self)._auto_strength is LearnedTaskStructure._auto_strength:
+            raise ValueError(
+                f"{type(self).__name__} has no strength='auto' (its penalty does not "
+                "depend on the scale of the targets): give a number.")
+        return True
+
+    def _check_resolved(self):
+        if self._strength_is_auto():
+            raise ValueError(
+                "strength='auto' is set from the data when the model is fitted; call "
+                "with_data_scale(M, alpha, xp) first.")
+
+    def with_data_scale(self, M, alpha, xp, *, whitening=_COMPUTE):
+        """This structure with ``strength="auto"`` replaced by its value for the data.
+
+        The value makes the first A-step keep the scale of the starting structure
+        (see each structure's ``strength``), so that ``alpha`` means the same as for
+        a fixed structure and the fit does not change when the targets are
+        multiplied by a constant. Structures with a numeric strength are returned
+        unchanged.
+
+        Parameters
+        ----------
+        M : array of shape (n_tasks, n_tasks)
+            ``B^T K B`` of the first B-step (at the starting structure).
+        alpha : float
+            Regularisation strength of the estimator.
+        xp : module
+            Array namespace of ``M``.
+        whitening : tuple or None, optional
+            :meth:`whitening` of this structure, when already computed.
+
+        Returns
+        -------
+        structure : LearnedTaskStructure
+            ``self``, or a copy with a numeric ``strength``.
+        """
+        if not self._strength_is_auto():
+            return self
+        from sklearn.base import clone
+
+        Mw, _ = self._whiten(M, 0.0, xp, whitening)
+        m = xp.clip(_symmetric_eigh(Mw, xp)[0], 0.0, None)
+        value = self._auto_strength(m, float(alpha), M.shape[0], xp)
+        if not (math.isfinite(value) and value > 0):
+            # B = 0 (e.g. all-zero targets): no scale to match; any strength
+            # gives the same fit.
+            value = 1.0
+        return clone(self).set_params(strength=float(value))
 
     def _whitened_a_step(self, M, alpha, xp):
         m, vectors = _symmetric_eigh(M, xp)
@@ -281,9 +346,15 @@ class LowRank(LearnedTaskStructure):
 
     Parameters
     ----------
-    strength : float, default=1.0
+    strength : float or "auto", default="auto"
         Weight ``mu > 0`` of ``tr(A)``: larger values give a smaller ``A``, i.e.
-        more regularisation, in every direction.
+        more regularisation, in every direction. ``"auto"``: the value for which
+        the first A-step has the trace of the starting structure (``T`` without a
+        prior), ``mu = alpha (tr(M^{1/2}) / T)^2`` with ``M`` the (whitened)
+        ``B^T K B`` of the first B-step: ``alpha`` then means what it means for a
+        fixed structure, and the fit is the same whatever the scale of the
+        targets (a fixed number's effect changes with it). The value used is in
+        the fitted estimator's ``solver_info_["strength"]``.
     prior : None, str, TaskStructure or array-like, default=None
         Positive definite structure to start from and whiten by (None: ``I``).
     delta : float, default=1e-2
@@ -292,11 +363,14 @@ class LowRank(LearnedTaskStructure):
         Final relative perturbation of the continuation.
     """
 
-    def __init__(self, strength=1.0, *, prior=None, delta=1e-2, delta_min=1e-4):
+    def __init__(self, strength="auto", *, prior=None, delta=1e-2, delta_min=1e-4):
         self.strength = strength
         self.prior = prior
         self.delta = delta
         self.delta_min = delta_min
+
+    def _auto_strength(self, m, alpha, n_tasks, xp):
+        return alpha * (float(xp.sum(xp.sqrt(m))) / n_tasks) ** 2
 
     def _eigen_step(self, m, alpha, xp):
         return xp.sqrt(alpha * m / float(self.strength))
@@ -314,8 +388,12 @@ class OutputKernel(LearnedTaskStructure):
 
     Parameters
     ----------
-    strength : float, default=1.0
-        Weight ``gamma > 0`` of ``||A||_F^2``.
+    strength : float or "auto", default="auto"
+        Weight ``gamma > 0`` of ``||A||_F^2``. ``"auto"``: the value for which the
+        first A-step has the trace of the starting structure, ``gamma = (alpha /
+        2) (tr(M^{1/3}) / T)^3`` (see :class:`LowRank`: the fit no longer depends
+        on the scale of the targets); the value used is in
+        ``solver_info_["strength"]``.
     prior : None, str, TaskStructure or array-like, default=None
         Positive definite structure to start from and whiten by (None: ``I``).
     delta : float, default=1e-2
@@ -324,11 +402,14 @@ class OutputKernel(LearnedTaskStructure):
         Final relative perturbation of the continuation.
     """
 
-    def __init__(self, strength=1.0, *, prior=None, delta=1e-2, delta_min=1e-4):
+    def __init__(self, strength="auto", *, prior=None, delta=1e-2, delta_min=1e-4):
         self.strength = strength
         self.prior = prior
         self.delta = delta
         self.delta_min = delta_min
+
+    def _auto_strength(self, m, alpha, n_tasks, xp):
+        return 0.5 * alpha * (float(xp.sum(m ** (1.0 / 3.0))) / n_tasks) ** 3
 
     def _eigen_step(self, m, alpha, xp):
         return (alpha * m / (2.0 * float(self.strength))) ** (1.0 / 3.0)
@@ -408,20 +489,28 @@ class PriorShrinkage(LearnedTaskStructure):
     ----------
     prior : str, TaskStructure or array-like, default="independent"
         The positive definite structure ``A0`` to shrink towards.
-    strength : float, default=1.0
-        Weight ``eta > 0`` of the divergence.
+    strength : float or "auto", default="auto"
+        Weight ``eta > 0`` of the divergence. ``"auto"``: ``eta = alpha tr(M~) /
+        T``, the mean eigenvalue of the whitened ``B^T K B`` of the first B-step
+        times ``alpha``, so that an eigenvalue at the mean becomes ``a = (1 +
+        sqrt 5) / 2`` times the prior's and the fit does not depend on the scale
+        of the targets (a fixed number's effect changes with it); the value used
+        is in ``solver_info_["strength"]``.
     delta : float, default=1e-2
         Initial relative perturbation (see :class:`LearnedTaskStructure`).
     delta_min : float, default=1e-4
         Final relative perturbation of the continuation.
     """
 
-    def __init__(self, prior="independent", strength=1.0, *, delta=1e-2,
+    def __init__(self, prior="independent", strength="auto", *, delta=1e-2,
                  delta_min=1e-4):
         self.prior = prior
         self.strength = strength
         self.delta = delta
         self.delta_min = delta_min
+
+    def _auto_strength(self, m, alpha, n_tasks, xp):
+        return alpha * float(xp.sum(m)) / n_tasks
 
     def _eigen_step(self, m, alpha, xp):
         return 0.5 * (1.0 + xp.sqrt(1.0 + 4.0 * alpha * m / float(self.strength)))
@@ -449,6 +538,18 @@ def water_fill(m, low, high, total):
     k = len(m)
     if k == 0:
         return []
+    if not all(math.isfinite(v) for v in m):
+        raise ValueError(
+            "The cluster-norm A-step received a non-finite B^T K B: the coefficients "
+            "diverged. Increase alpha or scale the inputs "
+            "(sklearn.preprocessing.StandardScaler)."
+        )
+    # The solution depends on m only up to a common factor (nu absorbs it): in
+    # units of the largest value the bisection bounds neither overflow nor
+    # underflow to zero; values below 1e-30 of it weigh nothing at double precision.
+    top = max(m)
+    if top > 0:
+        m = [v / top if v > 1e-30 * top else 0.0 for v in m]
     if high - low <= 1e-15 * high:
         return [low] * k
 

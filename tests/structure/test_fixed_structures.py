@@ -197,7 +197,7 @@ def test_learned_structure_steps_leave_the_structure_unchanged():
     B = rng.standard_normal((8, T))
     M = B.T @ B
     for structure in (LowRank(0.5, prior=MeanRegularized(1.0)), ClusteredNorm(2),
-                      PriorShrinkage(Graph("chain", 1.0))):
+                      PriorShrinkage(Graph("chain", 1.0), strength=1.0)):
         before = dict(structure.__dict__)
         factors = structure.whitening(T, xp, xp.asarray(M))
         A = structure.a_step(xp.asarray(M), 1.0, 1e-3, xp, whitening=factors)

@@ -405,7 +405,7 @@ def test_clustered_norm_a_step_of_rank_one_m_without_perturbation_is_feasible():
 
 
 @pytest.mark.parametrize("structure", [LowRank(prior="chain", strength=0.4),
-                                       OutputKernel(prior="chain"),
+                                       OutputKernel(prior="chain", strength=1.0),
                                        TaskRelation(prior="chain", strength=2.0),
                                        PriorShrinkage(prior="chain", strength=0.5)])
 def test_no_evidence_gives_a_multiple_of_the_prior(structure):
