@@ -11,6 +11,7 @@ computed by blocks of rows so that prediction memory stays bounded. Each estimat
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -26,6 +27,9 @@ from ._labels import decode_binary_tasks
 from ._losses import sigmoid, softplus
 from ._memory import row_block
 from ._validation import (
+    KERNEL_ESTIMATOR_CONSTRAINTS,
+    check_parameters,
+    check_symmetric_kernel,
     output_is_float32,
     reset_fitted_attributes,
     task_names,
@@ -36,8 +40,8 @@ from ._validation import (
 from .kernels import KERNELS, PairwiseKernel, TrainingGram
 
 __all__ = ["BinaryTasksClassifierMixin", "Placement", "SeparableKernelMixin",
-           "ShortcutParamsMixin", "fill_task_doc", "row_index", "take_task_columns",
-           "task_columns"]
+           "ShortcutParamsMixin", "VersionedStateMixin", "fill_task_doc", "row_index",
+           "take_task_columns", "task_columns"]
 
 # How the ``task`` argument of predict and its kin is documented, once.
 TASK_PARAM_DOC = """task : array-like of shape (n_samples,), default=None
@@ -157,6 +161,42 @@ def take_task_columns(values, columns):
                    to_namespace(flat, xp, array_device(values)))
 
 
+class VersionedStateMixin:
+    """Saved state stamped with the rkhsmtl version; loading another version warns.
+
+    scikit-learn stamps ``_sklearn_version`` only into its own classes, so a
+    model of this package saved by one rkhsmtl and loaded by another would load
+    silently. The state written by :mod:`pickle`, :mod:`joblib` and
+    :mod:`skops.io` (all go through ``__getstate__``/``__setstate__``) carries
+    ``_rkhsmtl_version``; a different version on load emits
+    :class:`~rkhsmtl.exceptions.InconsistentVersionWarning`. Put it before
+    ``BaseEstimator`` in the bases, whose own methods it extends.
+    """
+
+    def __getstate__(self):
+        from . import __version__  # lazy: the package is not built at import time
+
+        state = super().__getstate__()
+        if state is None:  # Python >= 3.11 with an empty __dict__
+            state = {}
+        return dict(state, _rkhsmtl_version=__version__)
+
+    def __setstate__(self, state):
+        from . import __version__
+        from .exceptions import InconsistentVersionWarning
+
+        if isinstance(state, dict):
+            state = dict(state)
+            saved = state.pop("_rkhsmtl_version", None)
+            if saved != __version__:
+                warnings.warn(InconsistentVersionWarning(
+                    type(self).__name__, __version__, saved), stacklevel=2)
+        try:
+            super().__setstate__(state)
+        except AttributeError:  # no base defines __setstate__ (Python < 3.11)
+            self.__dict__.update(state)
+
+
 class ShortcutParamsMixin:
     """``set_params`` that tunes the parameters of an object given by its name.
 
@@ -209,7 +249,7 @@ class Placement:
         """``x`` back in the input's namespace and device."""
         return to_namespace(x, self.xp_in, self.device_in)
 
-class SeparableKernelMixin(ShortcutParamsMixin):
+class SeparableKernelMixin(VersionedStateMixin, ShortcutParamsMixin):
     """Parameter checks and prediction of ``k(x, x') A`` models.
 
     Expects the parameters ``alpha``, ``kernel``, ``gamma``, ``degree``, ``coef0``,
@@ -248,12 +288,15 @@ class SeparableKernelMixin(ShortcutParamsMixin):
         """
         self._check_params()
         reset_fitted_attributes(self)
-        X, _ = validate_X_fit(self, X)
-        if self.kernel == "precomputed" and X.shape[0] != X.shape[1]:
+        precomputed = isinstance(self.kernel, str) and self.kernel == "precomputed"
+        X, xp = validate_X_fit(self, X, check_scale=not precomputed)
+        if precomputed and X.shape[0] != X.shape[1]:
             raise ValueError(
                 f"With kernel='precomputed', X must be the square training kernel "
                 f"matrix, got shape {tuple(X.shape)}."
             )
+        if precomputed:
+            check_symmetric_kernel(X, xp)
         return X, Placement(X, self.device)
 
     def _training_gram(self, X, placement):
@@ -275,9 +318,14 @@ class SeparableKernelMixin(ShortcutParamsMixin):
                 device=placement.device_in)
         self.n_iter_ = int(n_iter)
         self.task_structure_ = placement.to_input(task_structure)
-        if "primal" in (info.get("solver"), info.get("b_step_solver")):
-            # (C A)^T X rather than the solver's own weights: the predictions are
-            # those of the kernel expansion K(x, X) C A, up to rounding.
+        if info.get("primal_coef") is not None:
+            # The primal solver's own weights: (C A)^T X would recover them from
+            # C = w (Y - F) / alpha, whose cancellation grows as 1 / alpha (5e-2
+            # relative error in the predictions at alpha = 1e-12).
+            self.coef_ = placement.to_input(info["primal_coef"].T)
+        elif "primal" in (info.get("solver"), info.get("b_step_solver")):
+            # (C A)^T X: the predictions are those of the kernel expansion
+            # K(x, X) C A, up to rounding.
             self.coef_ = placement.to_input(
                 (dual_coef @ task_structure).T @ placement.to_compute(X))
         else:
@@ -306,11 +354,15 @@ class SeparableKernelMixin(ShortcutParamsMixin):
                 or self.max_iter < 1):
             raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}.")
         if (not isinstance(self.tol, numbers.Real) or isinstance(self.tol, bool)
-                or not self.tol >= 0):
-            raise ValueError(f"tol must be a number >= 0, got {self.tol!r}.")
+                or not 0 <= self.tol < float("inf")):
+            raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}.")
         if self.gamma is not None and not (isinstance(self.gamma, numbers.Real)
-                                           and self.gamma >= 0):
-            raise ValueError(f"gamma must be None or a number >= 0, got {self.gamma!r}.")
+                                           and 0 <= self.gamma < float("inf")):
+            raise ValueError(
+                f"gamma must be None or a finite number >= 0, got {self.gamma!r}.")
+        # The remaining shared parameters (degree, coef0, kernel_params, verbose):
+        # NaN or infinity would only show up as NaN predictions.
+        check_parameters(self, KERNEL_ESTIMATOR_CONSTRAINTS)
 
     def _pairwise_kernel(self):
         return PairwiseKernel(self.kernel, gamma=self.gamma, degree=self.degree,

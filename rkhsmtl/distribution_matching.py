@@ -25,7 +25,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._backend import array_device, get_namespace, is_numpy_namespace, to_numpy
-from ._base import fill_task_doc, take_task_columns, task_columns
+from ._base import VersionedStateMixin, fill_task_doc, take_task_columns, task_columns
 from ._labels import _as_label_array, missing_mask
 from ._validation import (
     as_float_targets,
@@ -113,7 +113,8 @@ def _fit_one_task(template, X, labels, weights, params):
     return clone(template).fit(X[used], labels[used], sample_weight=weights[used],
                                **params)
 
-class DistributionMatchingMTL(MetaEstimatorMixin, MultiOutputMixin, BaseEstimator):
+class DistributionMatchingMTL(VersionedStateMixin, MetaEstimatorMixin, MultiOutputMixin,
+                              BaseEstimator):
     r"""Multi-task learning by distribution matching (Bickel et al. 2008).
 
     Pools every task's labelled examples. For task ``t``, each pooled example

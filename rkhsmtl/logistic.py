@@ -21,7 +21,12 @@ from ._solvers.logistic import (
     fit_logistic_learned,
     kernel_factor,
 )
-from ._validation import check_consistent_rows, task_names, validate_sample_weight
+from ._validation import (
+    check_consistent_rows,
+    check_positive_weights,
+    task_names,
+    validate_sample_weight,
+)
 from .exceptions import SingleClassTaskWarning
 from .structure import resolve_task_structure
 
@@ -281,6 +286,9 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
             Y_pm, classes, sample_weight, self.class_weight, self.fit_intercept,
             single_class=self.single_class_tasks,
             task_names=task_names(y, Y_pm.shape[1]))
+        # As an all-zero sample_weight is refused: zero class weights everywhere
+        # would fit the zero model without a word.
+        check_positive_weights(W_host, Y_pm, "class_weight (times sample_weight)")
         n_tasks = Y_pm.shape[1]
         structure = resolve_task_structure(self.task_structure)
         # A fixed structure is validated before the kernel is factorised.
@@ -310,12 +318,17 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
             "cg_iterations": newton["n_cg"],
             "converged": info["converged"],
         }
+        if factor == "primal":
+            # The solver's own weights (see _store_fit): exact where (C A)^T X
+            # cancels on unscaled inputs.
+            report["primal_coef"] = newton["coef"]
         if structure.is_learned:
             # The keys of the regressor's alternating report, so that the same tools
             # (plotting.plot_objective's stage marks) read both.
             report.update(b_step_solver=factor,
                           objective_history=info["objective_history"],
-                          deltas=info["deltas"], n_iter=info["n_iter"])
+                          deltas=info["deltas"], n_iter=info["n_iter"],
+                          strength=info["strength"])
         self._store_fit(X, placement, C, A, report, n_iter=info["n_iter"],
                         n_tasks=n_tasks, y_was_1d=was_1d, y=y)
         skipped_tasks, shift = skipped_intercepts(skipped, n_tasks)

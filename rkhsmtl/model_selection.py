@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.model_selection import BaseCrossValidator, GridSearchCV, RandomizedSearchCV
 from sklearn.utils import check_random_state
 
+from ._base import VersionedStateMixin
 from ._labels import _as_label_array, missing_mask
 from .metrics._scorers import MultiTaskScorer, _FlatScorer, _scorer_keys, get_scorer
 
@@ -238,7 +239,7 @@ def _search_scoring(scoring, *, refit, n_tasks, error_score):
                        error_score=error_score, n_tasks=n_tasks)
 
 
-class _MultiTaskSearchMixin:
+class _MultiTaskSearchMixin(VersionedStateMixin):
     @contextmanager
     def _resolved(self, y=None):
         # scikit-learn's fit and get_metadata_routing read self.scoring and

@@ -8,9 +8,21 @@ The classifier is expected to fail one check, for the reason given in
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from rkhsmtl import MultiTaskKernelClassifier, MultiTaskKernelRidge
+from rkhsmtl import (
+    MultiTaskKernelClassifier,
+    MultiTaskKernelClassifierCV,
+    MultiTaskKernelRidge,
+    MultiTaskKernelRidgeCV,
+)
 from rkhsmtl.linear import (
     ClusteredMTL,
+    GOMTLClassifier,
+    GOMTLRegressor,
+    MultiLevel,
+    MultiLevelLassoClassifier,
+    MultiLevelLassoRegressor,
+    MultiStageFeatureLearningClassifier,
+    MultiStageFeatureLearningRegressor,
     MultiTaskLinearClassifier,
     MultiTaskLinearClassifierCV,
     MultiTaskLinearRegressor,
@@ -24,10 +36,15 @@ ESTIMATORS = [
     MultiTaskKernelRidge(task_structure="chain", solver="cg",
                          solver_options={"tol": 1e-10}),
     MultiTaskKernelRidge(kernel="precomputed", task_structure="pooled"),
+    MultiTaskKernelRidgeCV(),
+    MultiTaskKernelRidgeCV(kernel="linear", gammas=None, loo="sample",
+                           task_structures=["independent", "mean_regularized"]),
+    MultiTaskKernelRidgeCV(alphas=(0.1, 1.0), cv=3, scoring="r2"),
     MultiTaskKernelClassifier(),
     MultiTaskKernelClassifier(kernel="linear", task_structure="mean_regularized",
                               class_weight="balanced"),
     MultiTaskKernelClassifier(kernel="poly", degree=2, task_structure="relation"),
+    MultiTaskKernelClassifierCV(alphas=(0.1, 1.0), cv=3),
     # tol=1e-10: the sample-weight equivalence check compares predictions at
     # rtol=1e-7 on an ill-conditioned 15-sample problem; the default tol=1e-6 (a
     # relative KKT residual) is not that tight there.
@@ -37,8 +54,18 @@ ESTIMATORS = [
     MultiTaskLinearRegressor(1.0, penalty=ClusteredMTL(n_clusters=1), l2=1.0, tol=1e-10),
     MultiTaskLinearClassifier(tol=1e-10),
     MultiTaskLinearClassifier(0.1, penalty="lasso", l2=0.01, tol=1e-10),
+    MultiTaskLinearRegressor(0.1, penalty="tgl", tol=1e-10),
+    MultiTaskLinearRegressor(0.1, penalty="cfsgl", tol=1e-10),
+    MultiStageFeatureLearningRegressor(tol=1e-10),
+    MultiStageFeatureLearningClassifier(tol=1e-10),
     MultiTaskLinearRegressorCV(n_alphas=3, tol=1e-10),
     MultiTaskLinearClassifierCV(n_alphas=3, tol=1e-10),
+    MultiTaskLinearRegressor(0.1, penalty=MultiLevel((("l21", 1.0), ("l1", 0.5))),
+                             tol=1e-10),
+    MultiLevelLassoRegressor(tol=1e-8),
+    MultiLevelLassoClassifier(tol=1e-10),
+    GOMTLRegressor(tol=1e-8, random_state=0),
+    GOMTLClassifier(tol=1e-8, random_state=0),
 ]
 
 # Each task of the classifier has its own two classes, so ``classes_`` is a list of
@@ -53,8 +80,8 @@ _CLASSIFIER_EXPECTED_FAILURES = {
 
 
 def expected_failed_checks(estimator):
-    if isinstance(estimator, (MultiTaskKernelClassifier, MultiTaskLinearClassifier,
-                              MultiTaskLinearClassifierCV)):
+    if isinstance(estimator, (MultiTaskKernelClassifier, MultiTaskKernelClassifierCV,
+                              MultiTaskLinearClassifier, MultiTaskLinearClassifierCV)):
         return _CLASSIFIER_EXPECTED_FAILURES
     if isinstance(estimator, MultiTaskLinearRegressorCV):
         # As for scikit-learn's LassoCV: repeating rows changes the CV folds (and so

@@ -56,6 +56,11 @@ class _Progress:
         self.tol, self.max_iter, self.verbose = tol, max_iter, verbose
         self.history, self.deltas = [], []
         self.n_iter = 0
+        # strength="auto" is set at the structure the penalty is measured from
+        # (the prior, or I), also when the iterations start elsewhere (a warm
+        # start): then ``auto_start`` holds that structure.
+        self.auto_start = None
+        self.structure = None
 
     def record(self, objective, delta, A, A_prev, xp, stage_iter):
         """Store one iteration; True when the current stage has converged."""
@@ -81,7 +86,7 @@ class _Progress:
 
 def solve_learned_structure(gram, Y, structure, alpha, xp, *, sample_weight=None,
                             solver="auto", options=None, max_iter=100, tol=1e-6,
-                            verbose=0):
+                            verbose=0, initial_structure=None):
     """Dual coefficients and task structure minimising ``Q_delta``.
 
     Parameters
@@ -111,6 +116,12 @@ def solve_learned_structure(gram, Y, structure, alpha, xp, *, sample_weight=None
         and the relative change of ``A`` below ``sqrt(tol)``.
     verbose : int
         Print one line per iteration when positive.
+    initial_structure : array of shape (n_tasks, n_tasks) or None
+        Where the iterations start (positive definite, in the namespace of ``Y``):
+        e.g. the structure learned at a nearby ``alpha``, as along a path of
+        ``alpha`` values. None starts from ``structure.task_matrix`` (the prior,
+        or ``I``). The penalty and its prior are unchanged; only the starting
+        point moves.
 
     Returns
     -------
@@ -126,8 +137,16 @@ def solve_learned_structure(gram, Y, structure, alpha, xp, *, sample_weight=None
     """
     T = Y.shape[1]
     A0 = _to_like(structure.task_matrix(T), Y, xp)
+    if initial_structure is not None:
+        if tuple(initial_structure.shape) != (T, T):
+            raise ValueError(
+                f"initial_structure must be of shape {(T, T)} (n_tasks, n_tasks), got "
+                f"{tuple(initial_structure.shape)}.")
+        A_start, A0 = A0, xp.astype(initial_structure, Y.dtype)
     sample_w, complete = complete_sample_weights(Y, sample_weight, xp)
     progress = _Progress(tol, max_iter, verbose)
+    if initial_structure is not None:
+        progress.auto_start = A_start
     if complete and solver in ("auto", "eig"):
         C, A, converged = _eigenbasis_iterations(gram, Y, sample_w, structure, A0,
                                                  alpha, xp, progress)
@@ -146,8 +165,15 @@ def solve_learned_structure(gram, Y, structure, alpha, xp, *, sample_weight=None
         warn_not_converged(max_iter, tol)
     info = {"solver": "alternating", "b_step_solver": b_solver,
             "objective_history": progress.history, "deltas": progress.deltas,
-            "n_iter": progress.n_iter, "converged": converged}
+            "n_iter": progress.n_iter, "converged": converged,
+            "strength": _strength_used(progress)}
     return C, A, info
+
+
+def _strength_used(progress):
+    """The numeric strength of the penalty (``"auto"`` resolved), or None."""
+    strength = getattr(progress.structure, "strength", None)
+    return float(strength) if isinstance(strength, (int, float)) else None
 
 
 def warn_not_converged(max_iter, tol):
@@ -173,6 +199,42 @@ def _delta_scale(M, T, xp):
     return scale if scale > 0 and math.isfinite(scale) else 1.0
 
 
+def _check_not_diverged(values, what, structure, xp):
+    """A learned structure must not run into inf or NaN silently."""
+    if not bool(xp.all(xp.isfinite(values))):
+        raise ValueError(
+            f"{what} holds NaN or infinity: the alternating minimisation of the "
+            f"learned {type(structure).__name__} diverged. This happens with kernel "
+            "values far from 1 (unscaled inputs with a linear or polynomial kernel): "
+            "scale the inputs (sklearn.preprocessing.StandardScaler), lower the "
+            "kernel's degree or gamma, or increase alpha or the structure's strength."
+        )
+
+
+def warn_indefinite_kernel(s, xp, stacklevel=4):
+    """Warn when the eigenvalues ``s`` (ascending) of a kernel matrix are not PSD.
+
+    Learned structures clip the negative eigenvalues (they need a PSD kernel):
+    the model then uses the nearest positive semidefinite kernel matrix. Round-off
+    negatives (above ``-1e-8`` times the largest eigenvalue) are not reported.
+    """
+    largest = max(float(s[-1]), 0.0)
+    smallest = float(s[0])
+    if smallest < -_INDEFINITE_RTOL * largest:
+        warnings.warn(
+            f"The training kernel matrix is not positive semidefinite (eigenvalue "
+            f"{smallest:.3g} against a largest of {largest:.3g}): an indefinite kernel "
+            "such as 'sigmoid', or a precomputed matrix that is not a kernel? A "
+            "learned task structure clips its negative eigenvalues, i.e. the model "
+            "uses the nearest positive semidefinite kernel matrix.",
+            UserWarning, stacklevel=stacklevel)
+
+
+# A most negative eigenvalue beyond this fraction of the largest is an indefinite
+# kernel, not round-off (the threshold of the logistic solver's kernel factor).
+_INDEFINITE_RTOL = 1e-8
+
+
 def _run_stages(structure, b_step, data_term, A0, alpha, xp, progress):
     """The alternating loop shared by both B-step implementations.
 
@@ -183,7 +245,13 @@ def _run_stages(structure, b_step, data_term, A0, alpha, xp, progress):
     A = A0
     # The prior's square roots are the same at every A-step: computed once.
     whitening = structure.whitening(T, xp, A0)
+    M_auto = None
+    if progress.auto_start is not None and structure._strength_is_auto():
+        M_auto = b_step(progress.auto_start)[1]
     state, M = b_step(A)
+    structure = structure.with_data_scale(M if M_auto is None else M_auto, alpha, xp,
+                                          whitening=whitening)
+    progress.structure = structure
     unit = _delta_scale(M, T, xp)
     converged = False
     for delta_rel in structure.delta_schedule():
@@ -193,9 +261,15 @@ def _run_stages(structure, b_step, data_term, A0, alpha, xp, progress):
         while not progress.exhausted:
             if stage_iter > 0 or progress.n_iter > 0:
                 state, M = b_step(A)
+            _check_not_diverged(M, "B^T K B (the Gram matrix of the task functions)",
+                                structure, xp)
             A_new = structure.a_step(M, alpha, delta2, xp, whitening=whitening)
+            _check_not_diverged(A_new, "The learned task structure A", structure, xp)
             objective = data_term(state) + structure.regularizer(
                 A_new, M, alpha, delta2, xp, whitening=whitening)
+            if math.isnan(objective):
+                _check_not_diverged(xp.asarray(objective), "The objective Q_delta",
+                                    structure, xp)
             stage_iter += 1
             stage_converged = progress.record(objective, math.sqrt(delta2), A_new, A,
                                               xp, stage_iter)
@@ -225,7 +299,9 @@ def _eigenbasis_iterations(gram, Y, sample_w, structure, A0, alpha, xp, progress
         Y = sqrt_w[:, None] * Y
     s, U = eigh(K, xp)
     del K
-    # A learned structure needs a PSD kernel; round-off negatives are clipped.
+    # A learned structure needs a PSD kernel: negatives are clipped, and reported
+    # unless they are round-off (as the fixed structures' solvers do).
+    warn_indefinite_kernel(s, xp, stacklevel=5)
     s = xp.clip(s, 0.0, None)
     Y_U = U.T @ Y  # cached for every B-step
 

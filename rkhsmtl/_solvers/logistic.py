@@ -51,6 +51,12 @@ _RANK_RTOL = 1e-13
 # the kernel is indefinite, not merely PSD up to round-off.
 _INDEFINITE_RTOL = 1e-8
 
+# Newton-CG stops, converged, when the Newton decrement (twice the predicted
+# decrease of J) falls below this fraction of |J|: a step then changes J by less
+# than its round-off, whatever tol asks (the attainable floor; see solve_logistic).
+_ROUNDOFF_FLOOR = 1e-15
+_TINY = 1e-300
+
 # Armijo sufficient-decrease constant and the number of halvings tried.
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 40
@@ -178,6 +184,22 @@ def _max_abs(u, xp):
                float(xp.max(xp.abs(u[1]))) if u[1].shape[0] else 0.0)
 
 
+def _step_is_small(problem, direction, params, rtol):
+    """Whether the Newton step moves the scores by at most ``rtol`` of their size.
+
+    A separable task next to a non-separable one is nearly flat in J (its part of
+    the objective is ~1e-20 of the other's), so J and its decrement cannot tell
+    that its scores are still far (1e22 against 2.5e3 at the optimum, inputs
+    ~1e15); the step in the scores can.
+    """
+    xp = problem.xp
+    P, c = direction
+    moved = problem.Phi @ (P @ problem.Psi.T) + c[None, :]
+    scores = problem.scores(params)
+    size = max(1.0, float(xp.max(xp.abs(scores))))
+    return float(xp.max(xp.abs(moved))) <= rtol * size
+
+
 def _newton_system(problem, D):
     """The Hessian product and its Jacobi preconditioner at the weights ``D``."""
     diag = problem.hessian_diagonal(D)
@@ -201,7 +223,12 @@ def solve_logistic(problem, *, initial=None, tol=1e-6, max_iter=100, max_cg=200,
     initial : pair (Z, b) or None
         Starting point (zero when None).
     tol : float
-        Stop when ``max|grad J| <= tol * scale``, after one more Newton step.
+        Stop when ``max|grad J| <= tol * scale`` and the Newton decrement
+        ``g^T H^{-1} g`` is at most ``tol * |J|``, after one more Newton step.
+        Whatever ``tol``, the iteration also stops (converged, with
+        ``at_roundoff_floor``) once the decrement is below ``1e-15 |J|``: no step
+        can then change ``J`` beyond round-off, which happens for ``tol`` below
+        about ``1e-9`` (the gradient's round-off floor).
     max_iter : int
         Maximum number of Newton iterations.
     max_cg : int
@@ -232,17 +259,14 @@ def solve_logistic(problem, *, initial=None, tol=1e-6, max_iter=100, max_cg=200,
     converged = False
     n_iter = 0
     polished = False
+    at_floor = False
     for n_iter in range(1, max_iter + 1):  # noqa: B007
         g_max = _max_abs(grad, xp)
-        if g_max <= tol * scale:
+        small_gradient = g_max <= tol * scale
+        if (small_gradient or at_floor) and (polished or g_max == 0.0):
             converged = True
-            # One more step once the tolerance is met: near the optimum Newton's
-            # error (nearly) squares, so for one iteration the solution becomes
-            # accurate far beyond tol (e.g. probabilities to ~1e-10 at tol=1e-6).
-            if polished or g_max == 0.0:
-                n_iter -= 1
-                break
-            polished = True
+            n_iter -= 1
+            break
         g_norm = norm(grad, xp)
         # Eisenstat-Walker style forcing: loose far away, tight near the optimum.
         forcing = min(0.5, math.sqrt(g_norm / scale))
@@ -255,6 +279,31 @@ def solve_logistic(problem, *, initial=None, tol=1e-6, max_iter=100, max_cg=200,
                                     curvature_guard=True)
         n_cg_total += n_cg
         slope = inner(grad, direction, xp)
+        # -slope is the Newton decrement lambda^2 (~ g^T H^-1 g): twice the
+        # predicted decrease of J, invariant to the scale of the inputs.
+        decrement = -slope
+        if small_gradient:
+            # The gradient rule is relative to the zero model's gradient, which
+            # grows with the inputs' scale: on unscaled, separable data it is met
+            # far from the optimum (decision values ~1e294 for inputs ~1e150,
+            # where J is tiny and flat). The decrement relative to J vetoes that.
+            if decrement <= tol * max(abs(objective), _TINY) and _step_is_small(
+                    problem, direction, params, math.sqrt(tol)):
+                # One more step once the tolerance is met: near the optimum
+                # Newton's error (nearly) squares, so for one iteration the
+                # solution becomes accurate far beyond tol (e.g. probabilities to
+                # ~1e-10 at tol=1e-6).
+                converged = polished = True
+            else:
+                converged = False
+        if not small_gradient and n_cg > 0 and 0.0 < decrement <= (
+                _ROUNDOFF_FLOOR * max(abs(objective), _TINY)):
+            # The round-off floor: the predicted decrease is below what double
+            # precision resolves in J, so the gradient cannot reach a smaller tol
+            # (at tol <= 1e-9 it stalls near 3e-9 relative) and the line search
+            # would compare values equal up to round-off: this Newton step is the
+            # last one.
+            converged = polished = at_floor = True
         if not slope < 0:  # not a descent direction (round-off): steepest descent
             direction = (-grad[0], -grad[1])
             slope = -inner(grad, grad, xp)
@@ -267,8 +316,10 @@ def solve_logistic(problem, *, initial=None, tol=1e-6, max_iter=100, max_cg=200,
             step *= 0.5
         else:
             # No decrease is possible at double precision: we are at the optimum
-            # up to round-off.
-            converged = converged or _max_abs(grad, xp) <= math.sqrt(tol) * scale
+            # up to round-off, if the predicted decrease is small too.
+            converged = converged or (
+                _max_abs(grad, xp) <= math.sqrt(tol) * scale
+                and decrement <= math.sqrt(tol) * max(abs(objective), _TINY))
             break
         params = candidate
         objective, grad, D, G = problem.evaluate(params)
@@ -286,7 +337,8 @@ def solve_logistic(problem, *, initial=None, tol=1e-6, max_iter=100, max_cg=200,
     info = {"objective": objective, "loss": objective - penalty, "penalty": penalty,
             "gradient_max": _max_abs(grad, xp),
             "scale": scale, "n_iter": n_iter, "n_cg": n_cg_total,
-            "converged": converged, "G": G, "scores": problem.scores(params)}
+            "converged": converged, "at_roundoff_floor": at_floor, "G": G,
+            "scores": problem.scores(params)}
     return params, info
 
 
@@ -295,8 +347,27 @@ def _representer_coef(G, alpha):
     return G * (-0.5 / alpha)
 
 
+def _warm_params(problem, initial):
+    """The starting pair ``(Z, b)`` of the function ``K C A + b`` given by
+    ``initial = (C, b)``, or None (start from zero)."""
+    if initial is None:
+        return None
+    C, b = initial
+    if tuple(C.shape) != (problem.n, problem.T) or tuple(b.shape) != (problem.T,):
+        raise ValueError(
+            f"initial must be a pair (C, b) of shapes {(problem.n, problem.T)} and "
+            f"{(problem.T,)} (dual coefficients and intercepts of the same samples "
+            f"and tasks), got {tuple(C.shape)} and {tuple(b.shape)}.")
+    # Phi has full column rank, so Z = Phi^T C Psi is the one Z with
+    # Phi Z Psi^T = K C A: the same function in this problem's coordinates.
+    Z = problem.Phi.T @ (C @ problem.Psi)
+    if not problem.fit_intercept:
+        b = problem.xp.zeros_like(b)  # the intercepts are then fixed at zero
+    return Z, b
+
+
 def fit_logistic_fixed(Phi, Y_pm, W, A, alpha, xp, *, fit_intercept=True, tol=1e-6,
-                       max_iter=100, max_cg=200):
+                       max_iter=100, max_cg=200, initial=None):
     """Fixed task structure: dual coefficients, intercepts and a report.
 
     Parameters
@@ -307,6 +378,12 @@ def fit_logistic_fixed(Phi, Y_pm, W, A, alpha, xp, *, fit_intercept=True, tol=1e
         Labels in {-1, +1} (NaN where missing) and entry weights.
     A : array of shape (T, T)
         Task structure (positive semidefinite).
+    initial : pair (C, b) or None, default=None
+        Warm start: the dual coefficients ``C`` (n, T) and intercepts ``b`` (T,)
+        of a fit on the same ``Phi`` (e.g. at a nearby ``alpha`` along a path);
+        Newton-CG starts from their function ``K C A + b``. None starts from the
+        zero model. The stopping rule is the same either way (its scale is the
+        zero model's gradient), so both reach the optimum within ``tol``.
 
     Returns
     -------
@@ -315,15 +392,19 @@ def fit_logistic_fixed(Phi, Y_pm, W, A, alpha, xp, *, fit_intercept=True, tol=1e
     info : dict
         See :func:`solve_logistic`.
     """
-    problem = LogisticProblem(Phi, task_factor(A, xp), Y_pm, W, alpha, fit_intercept,
-                              xp)
-    (_, b), info = solve_logistic(problem, tol=tol, max_iter=max_iter, max_cg=max_cg)
+    Psi = task_factor(A, xp)
+    problem = LogisticProblem(Phi, Psi, Y_pm, W, alpha, fit_intercept, xp)
+    (Z, b), info = solve_logistic(problem, initial=_warm_params(problem, initial),
+                                  tol=tol, max_iter=max_iter, max_cg=max_cg)
+    # Phi^T C A, exactly: recovering it from C = -G / (2 alpha) cancels badly on
+    # unscaled inputs (Phi^T G is ~1e-30 of its terms at the optimum).
+    info["coef"] = Z @ Psi.T
     return _representer_coef(info["G"], alpha), b, info
 
 
 def fit_logistic_learned(Phi, Y_pm, W, structure, alpha, xp, *, fit_intercept=True,
                          tol=1e-6, max_iter=100, newton_max_iter=100, max_cg=200,
-                         verbose=0):
+                         verbose=0, initial=None, initial_structure=None):
     """Learned task structure by alternating minimisation of ``Q_delta``.
 
     The B-steps are Newton-CG solves of the fixed-structure problem (warm-started
@@ -331,22 +412,51 @@ def fit_logistic_learned(Phi, Y_pm, W, structure, alpha, xp, *, fit_intercept=Tr
     and its stopping rule are the ones of the regression solver
     (:func:`rkhsmtl._solvers.alternating._run_stages`).
 
+    ``initial`` (a pair ``(C, b)``, as in :func:`fit_logistic_fixed`) and
+    ``initial_structure`` (a ``T x T`` positive definite matrix) start the
+    iterations from a previous fit, e.g. the one at the previous ``alpha`` of a
+    path; the penalty and its prior are unchanged, only the starting point moves.
+    None starts from the zero model and ``structure.task_matrix``.
+
     Returns
     -------
     C : array of shape (n, T)
     b : array of shape (T,)
     A : array of shape (T, T)
     info : dict
-        ``objective_history``, ``deltas``, ``n_iter``, ``converged`` and the report
-        of the last Newton solve (``newton``).
+        ``objective_history``, ``deltas``, ``n_iter``, ``converged``, the report
+        of the last Newton solve (``newton``) and the Newton iterations of all the
+        B-steps (``newton_iterations``).
     """
-    from .alternating import _Progress, _run_stages, _to_like, warn_not_converged
+    from .alternating import (
+        _Progress,
+        _run_stages,
+        _strength_used,
+        _to_like,
+        warn_not_converged,
+    )
 
     T = Y_pm.shape[1]
-    A0 = _to_like(structure.task_matrix(T), Y_pm, xp)
+    if initial_structure is None:
+        A0 = _to_like(structure.task_matrix(T), Y_pm, xp)
+    elif tuple(initial_structure.shape) != (T, T):
+        raise ValueError(
+            f"initial_structure must be of shape {(T, T)} (n_tasks, n_tasks), got "
+            f"{tuple(initial_structure.shape)}.")
+    else:
+        A0 = xp.astype(initial_structure, Y_pm.dtype)
     # Exact B-steps keep the recorded objective monotone.
     newton_tol = min(tol, 1e-8)
-    last = {"C": None, "b": None, "info": None}
+    last = {"C": None, "b": None, "info": None, "newton_iterations": 0}
+    if initial is not None:
+        last["C"], last["b"] = initial
+        if tuple(last["C"].shape) != tuple(Y_pm.shape) or tuple(
+                last["b"].shape) != (T,):
+            raise ValueError(
+                f"initial must be a pair (C, b) of shapes {tuple(Y_pm.shape)} and "
+                f"{(T,)}, got {tuple(last['C'].shape)} and {tuple(last['b'].shape)}.")
+        if not fit_intercept:
+            last["b"] = xp.zeros_like(last["b"])  # the intercepts are fixed at zero
 
     def b_step(A):
         Psi = task_factor(A, xp)
@@ -360,7 +470,9 @@ def fit_logistic_learned(Phi, Y_pm, W, structure, alpha, xp, *, fit_intercept=Tr
                                       max_iter=newton_max_iter, max_cg=max_cg,
                                       warn=False)
         last["C"], last["b"], last["info"] = _representer_coef(info["G"], alpha), b, info
+        last["newton_iterations"] += info["n_iter"]
         ZPsi = Z @ Psi.T  # Phi^T B for B = C A
+        info["coef"] = ZPsi
         M = ZPsi.T @ ZPsi
         return info, 0.5 * (M + M.T)
 
@@ -368,6 +480,8 @@ def fit_logistic_learned(Phi, Y_pm, W, structure, alpha, xp, *, fit_intercept=Tr
         return info["loss"]
 
     progress = _Progress(tol, max_iter, verbose)
+    if initial_structure is not None:
+        progress.auto_start = _to_like(structure.task_matrix(T), Y_pm, xp)
     A, converged = _run_stages(structure, b_step, data_term, A0, alpha, xp, progress)
     info, _ = b_step(A)
     if not info["converged"]:
@@ -379,5 +493,7 @@ def fit_logistic_learned(Phi, Y_pm, W, structure, alpha, xp, *, fit_intercept=Tr
         warn_not_converged(max_iter, tol)
     report = {"solver": "alternating", "objective_history": progress.history,
               "deltas": progress.deltas, "n_iter": progress.n_iter,
-              "converged": converged, "newton": info}
+              "converged": converged, "newton": info,
+              "newton_iterations": last["newton_iterations"],
+              "strength": _strength_used(progress)}
     return last["C"], last["b"], A, report

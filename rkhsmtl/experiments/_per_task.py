@@ -9,6 +9,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from .._base import VersionedStateMixin
 from .._labels import _as_label_array, missing_mask
 from ..datasets._layout import _as_rows, _take_rows
 
@@ -35,7 +36,7 @@ def _base_has(method):
     return check
 
 
-class PerTaskEstimator(MetaEstimatorMixin, BaseEstimator):
+class PerTaskEstimator(VersionedStateMixin, MetaEstimatorMixin, BaseEstimator):
     """Fit one clone of a single-task estimator per task, on that task's labels.
 
     The baseline "no sharing between tasks" for any scikit-learn regressor or

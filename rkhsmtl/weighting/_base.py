@@ -9,6 +9,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from .._backend import array_device, get_namespace, is_numpy_namespace, to_namespace
+from .._base import VersionedStateMixin
+from .._validation import check_input_scale
 
 __all__ = ["BaseDensityRatio", "gaussian_basis", "median_distance"]
 
@@ -68,6 +70,8 @@ def _check_2d(X, name, xp, n_features=None):
         raise ValueError(f"{name} has {X.shape[1]} features, expected {n_features}.")
     if not bool(xp.all(xp.isfinite(X))):
         raise ValueError(f"{name} contains NaN or infinity.")
+    # Widths follow the data's scale (median heuristic): only overflow is refused.
+    check_input_scale(X, xp, name, warn=False)
     return X
 
 
@@ -86,7 +90,7 @@ def _check_int(value, name, minimum):
     return int(value)
 
 
-class BaseDensityRatio(BaseEstimator):
+class BaseDensityRatio(VersionedStateMixin, BaseEstimator):
     """Base class of the two-sample density-ratio estimators.
 
     Every subclass estimates ``r(x) = p_nu(x) / p_de(x)`` (or a relative version of

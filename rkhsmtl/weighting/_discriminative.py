@@ -18,6 +18,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._backend import array_device, get_namespace, to_namespace, to_numpy
+from .._base import VersionedStateMixin
+from .._validation import check_input_scale
 
 __all__ = ["ClassifierDensityRatio", "TaskPosteriorRatio"]
 
@@ -47,7 +49,7 @@ def _host_features(Z):
     return check_array(to_numpy(Z) if hasattr(Z, "shape") else Z, dtype=np.float64)
 
 
-class TaskPosteriorRatio(BaseEstimator):
+class TaskPosteriorRatio(VersionedStateMixin, BaseEstimator):
     r"""Multi-task density ratios from a probabilistic task classifier.
 
     Fits a classifier of the task index ``t`` from features ``z`` (the input ``x``,
@@ -195,7 +197,7 @@ def _like(a, Z):
     return a
 
 
-class ClassifierDensityRatio(BaseEstimator):
+class ClassifierDensityRatio(VersionedStateMixin, BaseEstimator):
     r"""Two-sample density ratio from a probabilistic classifier.
 
     Labels the numerator sample 1 and the denominator sample 0, fits the classifier
@@ -257,6 +259,8 @@ class ClassifierDensityRatio(BaseEstimator):
                                             self.random_state,
                                             Xn.shape[0] + Xd.shape[0])
         Z = np.vstack([Xn, Xd])
+        # The classifier's solver would only report a failed line search.
+        check_input_scale(Z, np, "X_numerator and X_denominator", warn=False)
         labels = np.r_[np.ones(Xn.shape[0], dtype=int), np.zeros(Xd.shape[0], dtype=int)]
         self.classifier_.fit(Z, labels)
         self.n_numerator_, self.n_denominator_ = Xn.shape[0], Xd.shape[0]
