@@ -10,6 +10,10 @@ Kronecker solve, the objectives) every solver test compares against.
 
 SCIPY_ARRAY_API must be set before SciPy is imported for scikit-learn's array-API
 common checks (array_api_strict, including its fake second device) to run.
+
+The suite runs on every core through pytest-xdist (``-n auto`` in pyproject.toml);
+each xdist worker then keeps one BLAS/OpenMP thread, so that two workers on two
+cores do not spin four threads against each other.
 """
 
 import os
@@ -18,6 +22,12 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    from threadpoolctl import threadpool_limits
+
+    # Kept for the whole session (the object restores the limits when collected).
+    _ONE_BLAS_THREAD = threadpool_limits(limits=1)
 
 
 @pytest.fixture
