@@ -142,7 +142,8 @@ class MultiTaskKernelRidgeCV(VersionedStateMixin, MultiOutputMixin, RegressorMix
     solver : {"auto", "eig", "cholesky", "cg", "primal"}, default="auto"
         Solver of the refit and of the fold fits with missing labels, as in
         :class:`MultiTaskKernelRidge` ("primal" applies to the refit only: the
-        selection works on the kernel matrix, with "auto" in its place).
+        selection takes its own path, see :attr:`loo_solver_`, with "auto" in its
+        place).
     solver_options : dict, default=None
         Options of the iterative solver, as in :class:`MultiTaskKernelRidge`.
     max_iter : int, default=100
@@ -274,7 +275,8 @@ class MultiTaskKernelRidgeCV(VersionedStateMixin, MultiOutputMixin, RegressorMix
 
     @property
     def _inner_solver(self):
-        # The selection's fits see the kernel matrix, never an explicit feature map.
+        # The selection's own fits choose their solver: "primal" would fail on the
+        # precomputed kernel matrix of the dual paths.
         return "auto" if self.solver == "primal" else self.solver
 
     # ------------------------------------------------------------------ checks
