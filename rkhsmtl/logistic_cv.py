@@ -5,7 +5,6 @@ structure chosen by cross-validation, each fold fitting warm-started paths of
 from __future__ import annotations
 
 import inspect
-import math
 import numbers
 import warnings
 
@@ -20,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._backend import array_device, get_namespace, is_numpy_namespace, to_namespace, to_numpy
 from ._base import VersionedStateMixin, fill_task_doc
+from ._kernel_search import KernelGridSearchMixin
 from ._labels import (
     _as_label_array,
     binary_task_weights,
@@ -39,11 +39,10 @@ from ._validation import (
     validate_X_fit,
 )
 from .exceptions import SingleClassTaskWarning
-from .kernels import KERNELS
 from .logistic import MultiTaskKernelClassifier
-from .metrics import accuracy_score, get_scorer
+from .metrics import accuracy_score
 from .model_selection import _search_cv
-from .ridge_cv import _as_list, _object_array, _single
+from .ridge_cv import _single
 from .structure import resolve_task_structure
 
 __all__ = ["MultiTaskKernelClassifierCV"]
@@ -53,8 +52,8 @@ __all__ = ["MultiTaskKernelClassifierCV"]
 DEFAULT_ALPHAS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
 
 
-class MultiTaskKernelClassifierCV(VersionedStateMixin, MultiOutputMixin, ClassifierMixin,
-                                  BaseEstimator):
+class MultiTaskKernelClassifierCV(KernelGridSearchMixin, VersionedStateMixin,
+                                  MultiOutputMixin, ClassifierMixin, BaseEstimator):
     r"""Multi-task kernel logistic classification with built-in selection of alpha,
     gamma and task structure.
 
@@ -274,44 +273,11 @@ class MultiTaskKernelClassifierCV(VersionedStateMixin, MultiOutputMixin, Classif
 
     # ------------------------------------------------------------------ checks
     def _check_grid(self):
-        alphas = _as_list(self.alphas, "alphas")
-        for a in alphas:
-            if (isinstance(a, bool) or not isinstance(a, numbers.Real)
-                    or not (0 < a < math.inf)):
-                raise ValueError(
-                    f"alphas must hold positive finite numbers, got {a!r}.")
-        gammas = [None] if self.gammas is None else _as_list(self.gammas, "gammas")
-        for g in gammas:
-            if g is not None and (isinstance(g, bool) or not isinstance(g, numbers.Real)
-                                  or not (0 <= g < math.inf)):
-                raise ValueError(
-                    f"gammas must hold None or finite numbers >= 0, got {g!r}.")
-        if isinstance(self.task_structures, str) or (
-                hasattr(self.task_structures, "task_matrix")):
-            raise ValueError(
-                "task_structures must be a list of task structures, e.g. "
-                f"[{self.task_structures!r}], got a single one.")
-        specs = _as_list(self.task_structures, "task_structures")
-        if not callable(self.kernel) and self.kernel not in KERNELS:
-            raise ValueError(
-                f"kernel must be one of {KERNELS} or a callable, got {self.kernel!r}.")
-        if not isinstance(self.refit, bool):
-            raise ValueError(f"refit must be True or False, got {self.refit!r}.")
-        alphas = [float(a) for a in alphas]
+        alphas, gammas, specs = self._check_kernel_grid()
         # The classifier's own checks (solver, tol, max_iter, class_weight, ...),
         # before any fold is fitted.
         self._classifier(alphas[0], gammas[0], "independent")._check_params()
         return alphas, gammas, specs
-
-    def _scorer(self):
-        if self.scoring is None:
-            return None
-        if isinstance(self.scoring, (list, tuple, dict)):
-            raise ValueError(
-                "scoring must be one scorer name or callable (the score that picks "
-                f"the candidate), got {self.scoring!r}; for several scores use "
-                "rkhsmtl.model_selection.MultiTaskGridSearchCV.")
-        return get_scorer(self.scoring)
 
     def _classifier(self, alpha, gamma, task_structure):
         return MultiTaskKernelClassifier(
@@ -410,42 +376,11 @@ class MultiTaskKernelClassifierCV(VersionedStateMixin, MultiOutputMixin, Classif
         per_task = np.stack(
             [np.moveaxis(fold.per_task, 2, 0).reshape(n_candidates, -1)
              for fold in folds], axis=1)
-        mean = split_scores.mean(axis=1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # tasks absent from tests
-            task_mean = np.nanmean(per_task, axis=1)
-        if np.all(np.isnan(mean)):
-            raise ValueError(
-                "Every candidate scored NaN: some test fold could not be scored. "
-                "Check the labels of the test folds (every task needs labels there "
-                "for most scorers), or use fewer folds.")
-        params = [{"alpha": a, "gamma": gm, "task_structure": st}
-                  for a in alphas for gm in gammas for st in specs]
-        results = {
-            "params": params,
-            "param_alpha": np.asarray([p["alpha"] for p in params], dtype=float),
-            "param_gamma": _object_array([p["gamma"] for p in params]),
-            "param_task_structure": _object_array([p["task_structure"]
-                                                   for p in params]),
-        }
-        for f in range(len(folds)):
-            results[f"split{f}_test_score"] = split_scores[:, f]
-        results["mean_test_score"] = mean
-        results["std_test_score"] = split_scores.std(axis=1)
-        order = np.where(np.isnan(mean), -np.inf, mean)
-        # Ties share the best rank and NaN ranks last, as in GridSearchCV.
-        results["rank_test_score"] = np.asarray(
-            [1 + int(np.sum(order > v)) for v in order], dtype=np.int32)
-        for t in range(task_mean.shape[1]):
-            results[f"mean_test_score_task_{t}"] = task_mean[:, t]
-        best = int(np.argmax(order))
-        self.cv_results_ = results
-        self.best_index_ = best
-        self.best_params_ = dict(params[best])
-        self.best_score_ = float(mean[best])
-        self.alpha_ = float(params[best]["alpha"])
-        self.gamma_ = params[best]["gamma"]
-        self.n_splits_ = len(folds)
+        self._store_search_results(
+            alphas, gammas, specs, split_scores, per_task,
+            no_score_advice="some test fold could not be scored. Check the labels of "
+                            "the test folds (every task needs labels there for most "
+                            "scorers), or use fewer folds.")
 
     # ----------------------------------------------------------------- predict
     def _refitted(self, method, X):

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._backend import array_device, to_namespace, to_numpy
 from ._base import Placement, VersionedStateMixin, fill_task_doc
+from ._kernel_search import KernelGridSearchMixin
 from ._memory import check_memory, eigendecomposition_bytes, memory_budget
 from ._solvers import SOLVERS, solve_fixed_structure
 from ._solvers.alternating import solve_learned_structure
@@ -40,8 +41,8 @@ from ._validation import (
     validate_targets,
     validate_X_fit,
 )
-from .kernels import KERNELS, PairwiseKernel, TrainingGram
-from .metrics import get_scorer, nan_r2_score
+from .kernels import PairwiseKernel, TrainingGram
+from .metrics import nan_r2_score
 from .model_selection import MultiTaskStratifiedKFold
 from .ridge import MultiTaskKernelRidge
 from .structure import resolve_task_structure
@@ -68,8 +69,8 @@ class _PredictionTable(RegressorMixin, BaseEstimator):
         return self
 
 
-class MultiTaskKernelRidgeCV(VersionedStateMixin, MultiOutputMixin, RegressorMixin,
-                             BaseEstimator):
+class MultiTaskKernelRidgeCV(KernelGridSearchMixin, VersionedStateMixin, MultiOutputMixin,
+                             RegressorMixin, BaseEstimator):
     r"""Multi-task kernel ridge with built-in selection of alpha, gamma and structure.
 
     Chooses ``alpha``, the kernel's ``gamma`` and the task structure of
@@ -176,7 +177,7 @@ class MultiTaskKernelRidgeCV(VersionedStateMixin, MultiOutputMixin, RegressorMix
         the grid ``{"alpha": alphas, "gamma": gammas, "task_structure":
         task_structures}`` (``alpha`` slowest): ``params``, ``param_alpha``,
         ``param_gamma``, ``param_task_structure``, ``mean_test_score``,
-        ``rank_test_score``, ``test_score_task_<k>`` (the score of task ``k``
+        ``rank_test_score``, ``mean_test_score_task_<k>`` (the score of task ``k``
         alone), and with folds ``split<i>_test_score`` and ``std_test_score``.
     best_estimator_ : MultiTaskKernelRidge
         The best candidate refitted on all the data (``refit=True``).
@@ -281,44 +282,12 @@ class MultiTaskKernelRidgeCV(VersionedStateMixin, MultiOutputMixin, RegressorMix
 
     # ------------------------------------------------------------------ checks
     def _check_grid(self):
-        alphas = _as_list(self.alphas, "alphas")
-        for a in alphas:
-            if (isinstance(a, bool) or not isinstance(a, numbers.Real)
-                    or not (0 < a < math.inf)):
-                raise ValueError(
-                    f"alphas must hold positive finite numbers, got {a!r}.")
-        gammas = [None] if self.gammas is None else _as_list(self.gammas, "gammas")
-        for g in gammas:
-            if g is not None and (isinstance(g, bool) or not isinstance(g, numbers.Real)
-                                  or not (0 <= g < math.inf)):
-                raise ValueError(
-                    f"gammas must hold None or finite numbers >= 0, got {g!r}.")
-        if isinstance(self.task_structures, str) or (
-                hasattr(self.task_structures, "task_matrix")):
-            raise ValueError(
-                "task_structures must be a list of task structures, e.g. "
-                f"[{self.task_structures!r}], got a single one.")
-        structures = _as_list(self.task_structures, "task_structures")
-        if not callable(self.kernel) and self.kernel not in KERNELS:
-            raise ValueError(
-                f"kernel must be one of {KERNELS} or a callable, got {self.kernel!r}.")
+        alphas, gammas, structures = self._check_kernel_grid()
         if self.loo not in LOO_MODES:
             raise ValueError(f"loo must be one of {LOO_MODES}, got {self.loo!r}.")
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}.")
-        if not isinstance(self.refit, bool):
-            raise ValueError(f"refit must be True or False, got {self.refit!r}.")
-        return [float(a) for a in alphas], gammas, structures
-
-    def _scorer(self):
-        if self.scoring is None:
-            return None
-        if isinstance(self.scoring, (list, tuple, dict)):
-            raise ValueError(
-                "scoring must be one scorer name or callable (the score that picks "
-                f"the candidate), got {self.scoring!r}; for several scores use "
-                "rkhsmtl.model_selection.MultiTaskGridSearchCV.")
-        return get_scorer(self.scoring)
+        return alphas, gammas, structures
 
     def _kernel(self, gamma):
         return PairwiseKernel(self.kernel, gamma=gamma, degree=self.degree,
@@ -568,48 +537,15 @@ class MultiTaskKernelRidgeCV(VersionedStateMixin, MultiOutputMixin, RegressorMix
         per_task = np.moveaxis(per_task, 2, 0)
         n_candidates = len(alphas) * len(gammas) * len(specs)
         if splits is None:
-            mean = scores.reshape(n_candidates)
-            task_mean = per_task.reshape(n_candidates, -1)
+            scores = scores.reshape(n_candidates)
+            per_task = per_task.reshape(n_candidates, -1)
         else:
-            split_scores = scores.reshape(n_candidates, len(splits))
-            mean = split_scores.mean(axis=1)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN tasks
-                task_mean = np.nanmean(per_task.reshape(n_candidates, len(splits), -1),
-                                       axis=1)
-        if np.all(np.isnan(mean)):
-            raise ValueError(
-                "Every candidate scored NaN: no left-out entry could be scored. "
-                "Check the labels and weights of the test folds.")
-        params = [{"alpha": a, "gamma": gm, "task_structure": st}
-                  for a in alphas for gm in gammas for st in specs]
-        results = {
-            "params": params,
-            "param_alpha": np.asarray([p["alpha"] for p in params], dtype=float),
-            "param_gamma": _object_array([p["gamma"] for p in params]),
-            "param_task_structure": _object_array([p["task_structure"]
-                                                   for p in params]),
-        }
-        if splits is not None:
-            for f in range(len(splits)):
-                results[f"split{f}_test_score"] = split_scores[:, f]
-        results["mean_test_score"] = mean
-        if splits is not None:
-            results["std_test_score"] = split_scores.std(axis=1)
-        order = np.where(np.isnan(mean), -np.inf, mean)
-        # Ties share the best rank, as in GridSearchCV ("min" ranking).
-        results["rank_test_score"] = np.asarray(
-            [1 + int(np.sum(order > v)) for v in order], dtype=np.int32)
-        for t in range(task_mean.shape[1]):
-            results[f"test_score_task_{t}"] = task_mean[:, t]
-        best = int(np.argmax(order))
-        self.cv_results_ = results
-        self.best_index_ = best
-        self.best_params_ = dict(params[best])
-        self.best_score_ = float(mean[best])
-        self.alpha_ = float(params[best]["alpha"])
-        self.gamma_ = params[best]["gamma"]
-        self.n_splits_ = 1 if splits is None else len(splits)
+            scores = scores.reshape(n_candidates, len(splits))
+            per_task = per_task.reshape(n_candidates, len(splits), -1)
+        self._store_search_results(
+            alphas, gammas, specs, scores, per_task,
+            no_score_advice="no left-out entry could be scored. Check the labels "
+                            "and weights of the test folds.")
 
     # ----------------------------------------------------------------- predict
     @fill_task_doc
@@ -661,16 +597,6 @@ class MultiTaskKernelRidgeCV(VersionedStateMixin, MultiOutputMixin, RegressorMix
 
 
 # ---------------------------------------------------------------------- helpers
-def _as_list(values, name):
-    try:
-        values = list(values)
-    except TypeError:
-        raise ValueError(f"{name} must be a list of values, got {values!r}.") from None
-    if not values:
-        raise ValueError(f"{name} must hold at least one value.")
-    return values
-
-
 def _loo_path(gram, kernel_eig, problem, A, alphas, mode):
     """The leave-one-out path of one fixed ``A``: closed form or observed entries."""
     xp = problem.xp
@@ -678,12 +604,6 @@ def _loo_path(gram, kernel_eig, problem, A, alphas, mode):
         return complete_loo_path(kernel_eig, task_eigh(A, xp), problem.Y, alphas, xp,
                                  sqrt_w=problem.sqrt_w, mode=mode)
     return observed_loo_path(gram, problem.Y, problem.W, A, alphas, xp, mode=mode)
-
-
-def _object_array(values):
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
 
 
 def _host(values):

@@ -77,7 +77,7 @@ def test_loo_scores_equal_refits(missing, weights, mode):
                                                                        rel=1e-8)
         per_task = -sq.sum(axis=0) / observed.sum(axis=0)
         for t in range(Y.shape[1]):
-            assert model.cv_results_[f"test_score_task_{t}"][j] == pytest.approx(
+            assert model.cv_results_[f"mean_test_score_task_{t}"][j] == pytest.approx(
                 per_task[t], rel=1e-8)
         truth = np.where(observed, Y, np.nan)
         assert r2.cv_results_["mean_test_score"][j] == pytest.approx(
@@ -290,7 +290,7 @@ def test_linear_kernel_selects_in_the_primal(loo, scoring):
         X @ X.T, Y, sample_weight=W)
     # 2 features x 3 tasks against 30 observed entries.
     assert primal.loo_solver_ == "primal" and dual.loo_solver_ == "observed"
-    keys = ["mean_test_score"] + [f"test_score_task_{t}" for t in range(3)]
+    keys = ["mean_test_score"] + [f"mean_test_score_task_{t}" for t in range(3)]
     for key in keys:
         np.testing.assert_allclose(primal.cv_results_[key], dual.cv_results_[key],
                                    rtol=1e-8)
