@@ -55,8 +55,8 @@ GRIDS = {
     "pooled": ("pooled", FIXED_ALPHAS, None),
     # Five alphas: one Cholesky factorisation each is cheaper than one
     # eigendecomposition (the leave-one-out's choice from six alphas on).
-    "mean-regularised": ("MeanRegularized", (0.1, 0.3, 1.0, 3.0, 10.0),
-                         (10.0, 30.0, 100.0, 300.0)),
+    "mean-regularised": ("MeanRegularized", (0.03, 0.1, 0.3, 1.0, 3.0),
+                         (30.0, 100.0, 300.0, 1000.0, 3000.0)),
     "learned LowRank": ("LowRank", (3.0, 10.0), (100.0, 300.0)),
     "learned TaskRelation": ("TaskRelation", (0.3, 1.0), (30.0, 100.0)),
     "learned OutputKernel": ("OutputKernel", (3.0, 10.0), (10.0, 30.0)),
