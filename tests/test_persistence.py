@@ -14,6 +14,7 @@ import rkhsmtl
 from rkhsmtl import (
     DistributionMatchingMTL,
     MultiTaskKernelClassifier,
+    MultiTaskKernelClassifierCV,
     MultiTaskKernelRidge,
     MultiTaskKernelRidgeCV,
 )
@@ -21,6 +22,7 @@ from rkhsmtl.exceptions import InconsistentVersionWarning
 from rkhsmtl.experiments import PerTaskEstimator
 from rkhsmtl.linear import (
     Dirty,
+    GOMTLRegressor,
     MultiTaskLinearClassifier,
     MultiTaskLinearClassifierCV,
     MultiTaskLinearRegressor,
@@ -70,6 +72,8 @@ SUPERVISED = [
     ("ridge-learned", MultiTaskKernelRidge(task_structure=LowRank()), "regression"),
     ("ridge-primal", MultiTaskKernelRidge(kernel="linear", solver="primal"), "regression"),
     ("ridge-cv", MultiTaskKernelRidgeCV(), "regression"),
+    ("classifier-cv", MultiTaskKernelClassifierCV(alphas=(0.1, 1.0), cv=2), "words"),
+    ("gomtl", GOMTLRegressor(random_state=0), "regression"),
     ("classifier", MultiTaskKernelClassifier(task_structure="relation"), "words"),
     ("classifier-numeric", MultiTaskKernelClassifier(), "labels"),
     ("linear", MultiTaskLinearRegressor(0.1, penalty=Dirty()), "regression"),

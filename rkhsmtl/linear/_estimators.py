@@ -331,9 +331,11 @@ class MultiTaskLinearRegressor(RegressorMixin, _MultiTaskLinearBase):
         term, ``GraphPenalty(l1_weight=1.0)``), "cmtl" or "clustered" (clustered
         MTL), "caso" (convex ASO, a shared subspace of the features), "dirty",
         "rmtfl", "sparse_low_rank", "robust_low_rank" (``W = P + Q``),
-        "none" (ridge only); or a penalty object of :mod:`rkhsmtl.linear` carrying
-        its settings (``adjacency``, ``n_clusters``, ``beta``, ...), tunable as
-        ``penalty__<name>``.
+        "multilevel" (``W`` a sum of parts, one norm each: :class:`MultiLevel`),
+        "tgl" and "cfsgl" (disease progression: :class:`TemporalGroupLasso`,
+        :class:`FusedSparseGroupLasso`), "none" (ridge only); or a penalty object
+        of :mod:`rkhsmtl.linear` carrying its settings (``adjacency``,
+        ``n_clusters``, ``beta``, ...), tunable as ``penalty__<name>``.
     %(common_params)s
 
     Attributes
@@ -341,8 +343,9 @@ class MultiTaskLinearRegressor(RegressorMixin, _MultiTaskLinearBase):
     coef_ : array of shape (n_tasks, n_features)
         ``W^T``: row ``t`` is task ``t``'s weight vector.
     intercept_ : array of shape (n_tasks,)
-    coef_components_ : array of shape (2, n_tasks, n_features)
-        Decomposition models only: the two parts ``P^T`` and ``Q^T`` of ``coef_``.
+    coef_components_ : array of shape (n_parts, n_tasks, n_features)
+        Decomposition models only: the parts of ``coef_`` (``P^T`` and ``Q^T`` of
+        ``W = P + Q``; one per level of :class:`MultiLevel`).
     task_relation_ : array of shape (n_tasks, n_tasks)
         "cmtl" ("clustered") only: the learned task-relation matrix ``M``.
     feature_relation_ : array of shape (n_features, n_features)
