@@ -48,7 +48,8 @@ from rkhsmtl.linear import (
     linear_path,
 )
 
-parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+parser = argparse.ArgumentParser(description="Disease progression: tasks are the time "
+                                             "points of one outcome.")
 parser.add_argument("--save-figures", metavar="DIR",
                     help="save the figures as PNG files into DIR")
 args = parser.parse_args()
