@@ -870,7 +870,9 @@ _LEVEL_NORMS = {norm.name: norm for norm in
 
 
 class MultiLevel(LinearPenalty):
-    r"""Multi-level decomposition ``W = W_1 + ... + W_K``,
+    r"""Multi-level decomposition: ``W`` a sum of parts with one norm each.
+
+    ``W = W_1 + W_2 + ... + W_K`` with the penalty
     ``alpha * sum_k weight_k * ||W_k||_(k)``: the dirty model with any number of
     parts.
 
