@@ -50,9 +50,10 @@ def _problem(size):
     n = size["n_train"] + size["n_test"]
     X, Y = make_multitask_regression(n_samples=n, n_features=5, n_tasks=size["n_tasks"],
                                      n_clusters=2, noise=0.5, random_state=0)[:2]
-    alphas = np.logspace(-3, 2, size["n_alphas"]).tolist()
+    # Wide enough that the choice is inside the grid (alpha about 0.04, gamma 0.2).
+    alphas = np.logspace(-4, 1, size["n_alphas"]).tolist()
     # Around the default 1 / n_features (0.2).
-    gammas = (0.2 * np.logspace(-1, 1, size["n_gammas"])).tolist()
+    gammas = (0.2 * np.logspace(-1.5, 0.5, size["n_gammas"])).tolist()
     n_train = size["n_train"]
     return X[:n_train], Y[:n_train], X[n_train:], Y[n_train:], alphas, gammas
 
@@ -131,8 +132,8 @@ def main(argv=None):
         "",
         f"Problem: n = {size['n_train']} training rows, T = {size['n_tasks']} tasks "
         f"(two clusters, noise-to-signal 0.5, complete labels), rbf kernel, "
-        f"{size['n_test']} test rows. Grid: {size['n_alphas']} alphas (1e-3 .. 1e2, "
-        f"log) x {size['n_gammas']} gammas (0.02 .. 2, log) x "
+        f"{size['n_test']} test rows. Grid: {size['n_alphas']} alphas (1e-4 .. 10, "
+        f"log) x {size['n_gammas']} gammas (0.0063 .. 0.63, log) x "
         f"{len(size['strengths'])} strengths of MeanRegularized "
         f"({', '.join(f'{s:g}' for s in size['strengths'])}) = {n_candidates} "
         "candidates; the folds are the same `KFold(5, shuffle=True, random_state=0)` "
