@@ -160,7 +160,20 @@ def test_experiment_runner_does_not_depend_on_n_jobs():
         two = run_experiment(methods, (X, Y), n_jobs=2, **kw)
     values = [[(r["method"], r["split"], r["average"], r["task"], r["value"])
                for r in results.to_records()] for results in (one, two)]
-    assert values[0] == values[1]
+    # The direct solver is bit-identical; the conjugate gradients of two units
+    # running at once in one process may differ in the last bits (the reductions
+    # of NumPy's SIMD kernels depend on the arrays' memory alignment), seen once in
+    # CI at 1e-15 relative.
+    for first, second in zip(values[0], values[1], strict=True):
+        assert first[:4] == second[:4]
+        if first[0] == "mean":
+            assert first[4] == second[4]
+        else:
+            assert first[4] == pytest.approx(second[4], rel=1e-12)
     assert one.models.keys() == two.models.keys()
     for key, model in one.models.items():
-        _assert_identical(model, two.models[key])
+        if key[1] == "mean":
+            _assert_identical(model, two.models[key])
+        else:
+            np.testing.assert_allclose(model.predict(X), two.models[key].predict(X),
+                                       rtol=1e-12)
