@@ -268,6 +268,106 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
             pred = xp_in.reshape(pred, (-1,))
         return to_output_dtype(pred, float32)
 
+    def predict_new_task(self, X, descriptors):
+        """Predict tasks never seen in training from their descriptors alone.
+
+        Needs a model fitted with task descriptors: ``task_structure`` a
+        :class:`~rkhsmtl.structure.TaskDescriptorKernel`, or a learned structure
+        whose ``prior`` is one. The prediction of a new task with descriptor
+        ``z`` is ``f_z(x) = sum_i k(x, x_i) sum_t C[i, t] A_ext[t, z]``, where
+        ``A_ext[t, z]`` relates it to training task ``t``:
+
+        - fixed structure: ``A_ext[t, z] = shared + k_T(z_t, z)``. This is
+          exactly the prediction of the model refitted with the new task as one
+          more column of ``Y``, all missing (a task without labels has zero
+          dual coefficients and leaves the others' unchanged);
+        - learned structure with prior ``A0``: the new task is the prior's
+          regression on the training tasks, ``f_z = sum_t beta_t f_t`` with
+          ``beta = A0^{-1} A0[:, z]``; with ``A = A0`` it is the fixed case.
+          See :ref:`new-tasks-learned` for when this is exact.
+
+        Read more in the :ref:`User Guide <new_tasks>`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs (the kernel matrix to the training inputs with
+            ``kernel="precomputed"``).
+        descriptors : array-like of shape (n_descriptor_features,) or \
+                (n_new_tasks, n_descriptor_features)
+            One new task's descriptor, or one row per new task, on the scale of
+            the training tasks' descriptors.
+
+        Returns
+        -------
+        Y_pred : array of shape (n_samples,) or (n_samples, n_new_tasks)
+            One column per new task (1-D for one 1-D descriptor), in the
+            namespace of ``X``; float32 for float32 ``X``.
+
+        Raises
+        ------
+        ValueError
+            If the task structure has no descriptors, or it was changed after
+            ``fit``.
+
+        Warns
+        -----
+        UserWarning
+            When a new task's descriptor kernel to every training task is ~0: its
+            prediction is then 0.
+        """
+        from ._new_tasks import predict_new_task
+
+        return predict_new_task(self, X, descriptors)
+
+    def fold_in_task(self, X, y, descriptor, *, sample_weight=None, task_name=None):
+        """A copy of the model with one more task, fitted from a few labels.
+
+        The training tasks keep their fitted functions; the new task's is its
+        zero-shot prediction (:meth:`predict_new_task`) plus a part of its own
+        ``g``, fitted to the new labels by an ``n_new``-dimensional kernel ridge
+        system: ``g`` minimises the extended model's objective (the new task as
+        one more column of ``Y``) with the training tasks' functions held fixed.
+        The exact alternative refits every task on the extended data (the
+        returned model's ``task_structure`` already describes ``T + 1`` tasks);
+        how far the two are apart is measured in :ref:`new-tasks-fold-in`.
+
+        Read more in the :ref:`User Guide <new_tasks>`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_new, n_features)
+            The new task's inputs.
+        y : array-like of shape (n_new,)
+            Its labels; NaN marks a missing one.
+        descriptor : array-like of shape (n_descriptor_features,)
+            Its descriptor.
+        sample_weight : float or array-like of shape (n_new,), default=None
+            Weights of its squared errors.
+        task_name : object, default=None
+            Its name, appended to ``tasks_`` (default: the next integer when the
+            task names are integers, else ``"task_<T>"``).
+
+        Returns
+        -------
+        model : MultiTaskKernelRidge
+            A new fitted model with ``n_tasks_ + 1`` tasks, the new one last; this
+            model is not modified. Its ``dual_coef_`` has rows for the new inputs
+            (nonzero on the old tasks' columns too, where they cancel the new
+            task's influence on the old tasks) and ``solver_info_["folded_in"]``
+            records the tasks added.
+
+        Raises
+        ------
+        ValueError
+            If the task structure has no descriptors, with
+            ``kernel="precomputed"``, or for more than one descriptor.
+        """
+        from ._new_tasks import fold_in_task
+
+        return fold_in_task(self, X, y, descriptor, sample_weight=sample_weight,
+                            task_name=task_name)
+
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of the coefficient of determination on observed entries.
 

@@ -17,7 +17,8 @@ over the tasks where the metric is defined, ``"micro"`` the metric on all observ
   whose labels may be numbers, bools or strings, so they compute on the host with
   NumPy (array-API inputs are copied there).
 * Scorers for ``scoring=`` in model selection: :func:`get_scorer`,
-  :func:`get_scorer_names`, :func:`make_multitask_scorer`. :func:`get_scorer`
+  :func:`get_scorer_names`, :func:`make_multitask_scorer`, and
+  :func:`make_task_scorer` (some tasks only, e.g. the primary ones). :func:`get_scorer`
   also takes scikit-learn's names of these metrics (``"r2"``,
   ``"neg_mean_squared_error"``, ``"roc_auc"``, ...), as do
   :class:`~rkhsmtl.model_selection.MultiTaskGridSearchCV` and
@@ -36,6 +37,7 @@ from ._regression import (
     r2_score,
 )
 from ._scorers import get_scorer, get_scorer_names, make_multitask_scorer
+from ._tasks import make_task_scorer
 
 __all__ = [
     "accuracy_score",
@@ -45,6 +47,7 @@ __all__ = [
     "get_scorer_names",
     "log_loss",
     "make_multitask_scorer",
+    "make_task_scorer",
     "mean_squared_error",
     "nan_r2_score",
     "normalized_mean_squared_error",

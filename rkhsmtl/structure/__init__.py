@@ -32,6 +32,7 @@ C. Ciliberto, Y. Mroueh, T. Poggio and L. Rosasco. Convex learning of multiple
 tasks and their structure. ICML 2015.
 """
 
+from ._descriptors import TaskDescriptorKernel
 from ._fixed import (
     PSD_TOL,  # noqa: F401 - re-exported for the structures' users
     Clusters,
@@ -65,6 +66,7 @@ __all__ = [
     "OutputKernel",
     "Pooled",
     "PriorShrinkage",
+    "TaskDescriptorKernel",
     "TaskRelation",
     "TaskStructure",
     "check_task_matrix",
