@@ -29,6 +29,8 @@ FIGURES = {
     "digits_related_tasks.py": 2,
     "distribution_matching.py": 3,
     "disease_progression.py": 2,
+    "plot_new_tasks.py": 2,
+    "plot_auxiliary_tasks.py": 2,
 }
 
 
