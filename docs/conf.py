@@ -83,13 +83,18 @@ sphinx_gallery_conf = {
     # Execute every example, not only the plot_*.py ones.
     "filename_pattern": r"\.py$",
     # From the data and the fixed structures to the learned ones, then the
-    # classifier, distribution matching, the linear models and the batch runner;
+    # tasks themselves (relations, new tasks, auxiliary tasks), the School
+    # protocol, the classifier, distribution matching, the linear models and the
+    # batch runner;
     # an example not listed comes last.
     "within_subsection_order": ExplicitOrder([
         "plot_datasets.py",
         "plot_task_structures.py",
         "solvers_and_memory.py",
         "plot_learned_structure.py",
+        "plot_task_relations.py",
+        "plot_new_tasks.py",
+        "plot_auxiliary_tasks.py",
         "school_protocol.py",
         "digits_related_tasks.py",
         "distribution_matching.py",

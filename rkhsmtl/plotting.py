@@ -6,10 +6,12 @@ only when a plotting function is called. The functions draw on a given
 call ``plt.show()``, so they work with any backend, including the non-interactive
 ``Agg``.
 
-Every function accepts either an array (NumPy, or any array-API array such as CuPy:
-it is copied to the host) or a fitted :class:`~rkhsmtl.MultiTaskKernelRidge`, from
-which ``task_structure_`` or ``objective_history_`` is read (and ``tasks_``, the task
-names, for the tick labels).
+The plots of a task structure or of a convergence history accept either an array
+(NumPy, or any array-API array such as CuPy: it is copied to the host) or a fitted
+:class:`~rkhsmtl.MultiTaskKernelRidge`, from which ``task_structure_`` or
+``objective_history_`` is read (and ``tasks_``, the task names, for the tick
+labels). :func:`plot_task_clusters` and :func:`plot_transfer_gain` draw a
+:class:`~rkhsmtl.inspection.TaskRelationReport`.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from scipy.spatial.distance import squareform
 
 from ._backend import to_numpy
 
-__all__ = ["plot_objective", "plot_task_structure", "show_or_save_figures",
-           "task_correlation", "task_order"]
+__all__ = ["plot_objective", "plot_task_clusters", "plot_task_structure",
+           "plot_transfer_gain", "show_or_save_figures", "task_correlation",
+           "task_order"]
 
 # Up to this many tasks every tick is labelled; beyond, every k-th one.
 _MAX_TICKS = 30
@@ -366,3 +369,175 @@ def show_or_save_figures(name, folder=None):
     if not headless:
         plt.show()
     return paths
+
+
+# The matrices of a task-relation report that plot_task_clusters draws:
+# (attribute, colour bar label, colour range, default colour map).
+_REPORT_MATRICES = {
+    "correlation": ("correlation", r"correlation $A_{st} / \sqrt{A_{ss} A_{tt}}$",
+                    (-1.0, 1.0), "RdBu_r"),
+    "partial_correlation": ("partial_correlation",
+                            r"partial correlation $-P_{st} / \sqrt{P_{ss} P_{tt}}$",
+                            (-1.0, 1.0), "RdBu_r"),
+    "co_clustering": ("co_clustering", "fraction of refits in the same cluster",
+                      (0.0, 1.0), "viridis"),
+}
+
+
+def _report_labels(report, labels):
+    T = len(report.tasks)
+    labels = [str(t) for t in report.tasks] if labels is None else \
+        [str(label) for label in labels]
+    if len(labels) != T:
+        raise ValueError(f"labels must have one entry per task ({T}), got {len(labels)}.")
+    return labels
+
+
+def plot_task_clusters(report, ax=None, *, matrix="correlation", labels=None, cmap=None,
+                       title=None, colorbar=True):
+    """Heatmap of a task-relation report, tasks reordered, clusters outlined.
+
+    Draws a matrix of a :class:`~rkhsmtl.inspection.TaskRelationReport` with the
+    tasks in the order of its clustering tree (``report.order``, in which every
+    cluster is a contiguous block) and a rectangle around each cluster.
+
+    Parameters
+    ----------
+    report : TaskRelationReport
+        The report of :func:`rkhsmtl.inspection.task_relations`.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
+    matrix : {"correlation", "partial_correlation", "co_clustering"}, \
+default="correlation"
+        The task correlations, the partial correlations, or the fraction of
+        bootstrap refits in which two tasks share a cluster (needs a report made
+        with ``n_bootstrap > 0``).
+    labels : sequence of str of length n_tasks, default=None
+        Task names in the model's order; None uses ``report.tasks``.
+    cmap : str or matplotlib.colors.Colormap, default=None
+        Colour map; None: diverging "RdBu_r" on ``[-1, 1]`` for correlations,
+        "viridis" on ``[0, 1]`` for co-clustering.
+    title : str or None, default=None
+        Title of the Axes; None names the matrix and the number of clusters.
+    colorbar : bool, default=True
+        Add a colour bar next to the Axes.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes drawn on; its image (``ax.images[0]``) holds the reordered matrix
+        and each cluster is a :class:`~matplotlib.patches.Rectangle` in
+        ``ax.patches``.
+
+    See Also
+    --------
+    plot_transfer_gain : The per-task transfer gain of the same report.
+    plot_task_structure : Heatmap of a task-structure matrix.
+    """
+    if matrix not in _REPORT_MATRICES:
+        raise ValueError(f"matrix must be one of {sorted(_REPORT_MATRICES)}, got "
+                         f"{matrix!r}.")
+    attribute, bar_label, (vmin, vmax), default_cmap = _REPORT_MATRICES[matrix]
+    M = getattr(report, attribute)
+    if M is None:
+        raise ValueError(
+            f"This report has no {attribute}: make it with n_bootstrap > 0 (and the "
+            "training data X, Y) to draw the co-clustering frequencies."
+        )
+    labels = _report_labels(report, labels)
+    order = np.asarray(report.order)
+    T = order.shape[0]
+    ax = _new_axes(ax)
+    image = ax.imshow(np.asarray(M)[np.ix_(order, order)],
+                      cmap=default_cmap if cmap is None else cmap, vmin=vmin, vmax=vmax,
+                      interpolation="nearest")
+    step = max(1, math.ceil(T / _MAX_TICKS))
+    ticks = np.arange(0, T, step)
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
+    ax.set_xticklabels([labels[order[i]] for i in ticks], rotation=90)
+    ax.set_yticklabels([labels[order[i]] for i in ticks])
+    ax.set_xlabel("task (clustering order)")
+    ax.set_ylabel("task (clustering order)")
+    from matplotlib.patches import Rectangle
+
+    clusters = np.asarray(report.clusters)[order]
+    starts = np.flatnonzero(np.r_[True, clusters[1:] != clusters[:-1]])
+    for start, stop in zip(starts, np.r_[starts[1:], T], strict=True):
+        # White shows on the dark end of "viridis", black on the white middle of
+        # the diverging map.
+        ax.add_patch(Rectangle((start - 0.5, start - 0.5), stop - start, stop - start,
+                               fill=False, linewidth=1.5,
+                               edgecolor="white" if matrix == "co_clustering" else "black"))
+    if title is None:
+        name = {"co_clustering": "co-clustering"}.get(matrix, matrix.replace("_", " "))
+        title = (f"{name}: {report.n_clusters} cluster"
+                 f"{'' if report.n_clusters == 1 else 's'}")
+    ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax).set_label(bar_label)
+    return ax
+
+
+def plot_transfer_gain(report, ax=None, *, labels=None, title=None):
+    """Bar chart of the per-task transfer gain of a task-relation report.
+
+    One bar per task (in the clustering order of the report, clusters separated
+    by dotted lines): the gain of the model over the baseline in held-out score,
+    with its confidence interval as an error bar. Tasks flagged with negative
+    transfer are red, with positive transfer blue, the others grey.
+
+    Parameters
+    ----------
+    report : TaskRelationReport
+        The report of :func:`rkhsmtl.inspection.task_relations`, made with the
+        training data and a baseline.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
+    labels : sequence of str of length n_tasks, default=None
+        Task names in the model's order; None uses ``report.tasks``.
+    title : str or None, default=None
+        Title of the Axes; None names the score.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes drawn on; the bars are ``ax.patches`` (in the clustering order).
+
+    See Also
+    --------
+    plot_task_clusters : The heatmap of the same report.
+    """
+    if report.gain is None:
+        raise ValueError(
+            "This report has no transfer gain: make it with the training data X, Y "
+            "and a baseline (task_relations(model, X, Y))."
+        )
+    labels = _report_labels(report, labels)
+    order = np.asarray(report.order)
+    T = order.shape[0]
+    gain = np.asarray(report.gain)[order]
+    low, high = np.asarray(report.gain_interval)[:, order]
+    colors = np.where(np.asarray(report.negative_transfer)[order], "tab:red",
+                      np.where(np.asarray(report.positive_transfer)[order], "tab:blue",
+                               "0.6"))
+    ax = _new_axes(ax)
+    x = np.arange(T)
+    ax.bar(x, np.nan_to_num(gain), color=colors)
+    error = np.vstack([gain - low, high - gain])
+    ax.errorbar(x, gain, yerr=np.nan_to_num(error), fmt="none", ecolor="black",
+                capsize=2, linewidth=1)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    clusters = np.asarray(report.clusters)[order]
+    for boundary in np.flatnonzero(clusters[1:] != clusters[:-1]):
+        ax.axvline(boundary + 0.5, color="0.5", linestyle=":", linewidth=1)
+    step = max(1, math.ceil(T / _MAX_TICKS))
+    ticks = np.arange(0, T, step)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([labels[order[i]] for i in ticks], rotation=90)
+    ax.set_xlabel("task (clustering order)")
+    level = f"{100 * report.confidence:g}%"
+    ax.set_ylabel(f"gain in held-out {report.scoring} ({level} interval)")
+    ax.set_title(f"transfer gain over the baseline ({report.scoring})"
+                 if title is None else title)
+    return ax

@@ -31,6 +31,7 @@ FIGURES = {
     "disease_progression.py": 2,
     "plot_new_tasks.py": 2,
     "plot_auxiliary_tasks.py": 2,
+    "plot_task_relations.py": 2,
 }
 
 
