@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._synthetic import _N_FOURIER, _check_int, _check_real, _psd_sqrt_factor
+from ._synthetic import _check_int, _check_real, keep_one_task_per_row, separable_targets
 
 __all__ = ["make_descriptor_tasks"]
 
@@ -124,16 +124,7 @@ def make_descriptor_tasks(
     sq = np.sum((Z[:, None, :] - Z[None, :, :]) ** 2, axis=-1)
     A = shared + (1.0 - shared) * np.exp(-descriptor_gamma * sq)
 
-    omega = rng.normal(scale=np.sqrt(2.0 * gamma), size=(n_features, _N_FOURIER))
-    offset = rng.uniform(0.0, 2.0 * np.pi, size=_N_FOURIER)
-    Phi = np.sqrt(2.0 / _N_FOURIER) * np.cos(X @ omega + offset)
-    G = rng.standard_normal((_N_FOURIER, n_tasks))
-    F = Phi @ (G @ _psd_sqrt_factor(A).T)
-    Y = F + noise * F.std(axis=0) * rng.standard_normal((n_samples, n_tasks))
-
+    Y = separable_targets(X, A, gamma, noise, rng)
     if heterogeneous:
-        task = rng.permutation(np.arange(n_samples) % n_tasks)
-        observed = np.zeros((n_samples, n_tasks), dtype=bool)
-        observed[np.arange(n_samples), task] = True
-        Y[~observed] = np.nan
+        keep_one_task_per_row(Y, rng)
     return X, Y, Z, A

@@ -78,6 +78,32 @@ def _missing_mask(n_samples, n_tasks, missing_fraction, rng):
     return mask.reshape(n_samples, n_tasks)
 
 
+def separable_targets(X, A, gamma, noise, rng):
+    """Noisy draws of ``T`` functions with the separable covariance ``k_rbf A``.
+
+    Random Fourier features of the rbf kernel (scale ``gamma``) with Gaussian
+    weights coupled by ``A^{1/2}``; the noise is ``noise`` times each task's
+    standard deviation.
+    """
+    n_samples, n_features = X.shape
+    n_tasks = A.shape[0]
+    omega = rng.normal(scale=np.sqrt(2.0 * gamma), size=(n_features, _N_FOURIER))
+    offset = rng.uniform(0.0, 2.0 * np.pi, size=_N_FOURIER)
+    Phi = np.sqrt(2.0 / _N_FOURIER) * np.cos(X @ omega + offset)
+    G = rng.standard_normal((_N_FOURIER, n_tasks))
+    F = Phi @ (G @ _psd_sqrt_factor(A).T)
+    return F + noise * F.std(axis=0) * rng.standard_normal((n_samples, n_tasks))
+
+
+def keep_one_task_per_row(Y, rng):
+    """Set all labels but one per row to NaN (in place), each task on as many rows."""
+    n_samples, n_tasks = Y.shape
+    task = rng.permutation(np.arange(n_samples) % n_tasks)
+    observed = np.zeros((n_samples, n_tasks), dtype=bool)
+    observed[np.arange(n_samples), task] = True
+    Y[~observed] = np.nan
+
+
 def make_multitask_regression(
     n_samples=200,
     n_features=5,
@@ -218,19 +244,9 @@ def make_multitask_regression(
     X = rng.standard_normal((n_samples, n_features))
     A = _task_structure(n_tasks, n_clusters, rank, cluster_strength, rng)
 
-    omega = rng.normal(scale=np.sqrt(2.0 * gamma), size=(n_features, _N_FOURIER))
-    offset = rng.uniform(0.0, 2.0 * np.pi, size=_N_FOURIER)
-    Phi = np.sqrt(2.0 / _N_FOURIER) * np.cos(X @ omega + offset)
-    G = rng.standard_normal((_N_FOURIER, n_tasks))
-    F = Phi @ (G @ _psd_sqrt_factor(A).T)
-
-    Y = F + noise * F.std(axis=0) * rng.standard_normal((n_samples, n_tasks))
-
+    Y = separable_targets(X, A, gamma, noise, rng)
     if heterogeneous:
-        task = rng.permutation(np.arange(n_samples) % n_tasks)
-        observed = np.zeros((n_samples, n_tasks), dtype=bool)
-        observed[np.arange(n_samples), task] = True
-        Y[~observed] = np.nan
+        keep_one_task_per_row(Y, rng)
     elif missing_fraction > 0:
         Y[_missing_mask(n_samples, n_tasks, missing_fraction, rng)] = np.nan
     return X, Y, A

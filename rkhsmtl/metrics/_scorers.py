@@ -99,7 +99,45 @@ def _response(estimator, X, response_method):
     )
 
 
-class MultiTaskScorer:
+class SampleWeightRequestMixin:
+    """``set_score_request`` and ``get_metadata_routing`` for ``sample_weight``."""
+
+    def set_score_request(self, *, sample_weight=None):
+        """Ask model selection to route ``sample_weight`` to this scorer.
+
+        Only with ``sklearn.set_config(enable_metadata_routing=True)``, as for
+        scikit-learn's scorers: ``scorer.set_score_request(sample_weight=True)``
+        then ``cross_validate(..., params={"sample_weight": w})`` weights the scores.
+
+        Parameters
+        ----------
+        sample_weight : bool, str or None, default=None
+            ``True`` to request it, ``False`` not to, a string to alias it.
+
+        Returns
+        -------
+        self : object
+            The scorer.
+        """
+        self._sample_weight_request = sample_weight
+        return self
+
+    def get_metadata_routing(self):
+        """The metadata this scorer requests (see :meth:`set_score_request`).
+
+        Returns
+        -------
+        routing : sklearn.utils.metadata_routing.MetadataRequest
+        """
+        from sklearn.utils.metadata_routing import MetadataRequest
+
+        request = MetadataRequest(owner=repr(self))
+        request.score.add_request(param="sample_weight",
+                                  alias=getattr(self, "_sample_weight_request", None))
+        return request
+
+
+class MultiTaskScorer(SampleWeightRequestMixin):
     """A multi-task metric bound to a response method; see :func:`make_multitask_scorer`."""
 
     def __init__(self, metric, *, average, response_method, sign, per_task, kwargs,
@@ -119,39 +157,6 @@ class MultiTaskScorer:
         return (f"make_multitask_scorer({name}, average={self._average!r}, "
                 f"response_method={self._response_method!r}, "
                 f"greater_is_better={self._sign > 0}, per_task={self._per_task})")
-
-    def set_score_request(self, *, sample_weight=None):
-        """Ask model selection to route ``sample_weight`` to this scorer.
-
-        Only with ``sklearn.set_config(enable_metadata_routing=True)``, as for
-        scikit-learn's scorers: ``scorer.set_score_request(sample_weight=True)``
-        then ``cross_validate(..., params={"sample_weight": w})`` weights the scores.
-
-        Parameters
-        ----------
-        sample_weight : bool, str or None, default=None
-            ``True`` to request it, ``False`` not to, a string to alias it.
-
-        Returns
-        -------
-        self : MultiTaskScorer
-        """
-        self._sample_weight_request = sample_weight
-        return self
-
-    def get_metadata_routing(self):
-        """The metadata this scorer requests (see :meth:`set_score_request`).
-
-        Returns
-        -------
-        routing : sklearn.utils.metadata_routing.MetadataRequest
-        """
-        from sklearn.utils.metadata_routing import MetadataRequest
-
-        request = MetadataRequest(owner=repr(self))
-        request.score.add_request(param="sample_weight",
-                                  alias=getattr(self, "_sample_weight_request", None))
-        return request
 
     def _accept_sample_weight(self):
         # scikit-learn's multi-metric scoring asks each of its scorers this when

@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.utils import get_tags
 
 from .._backend import array_device, get_namespace, to_namespace, to_numpy
-from ._scorers import _takes_sample_weight, get_scorer
+from ._scorers import SampleWeightRequestMixin, _takes_sample_weight, get_scorer
 
 __all__ = ["make_task_scorer"]
 
@@ -123,7 +123,7 @@ class _TaskSubset:
             f"has no attribute {name!r}.")
 
 
-class TaskScorer:
+class TaskScorer(SampleWeightRequestMixin):
     """A scorer restricted to some tasks; see :func:`make_task_scorer`."""
 
     def __init__(self, scorer, tasks, scoring):
@@ -137,39 +137,6 @@ class TaskScorer:
     def _accept_sample_weight(self):
         # Asked by scikit-learn's multi-metric scoring, as of MultiTaskScorer.
         return _takes_sample_weight(self._scorer)
-
-    def set_score_request(self, *, sample_weight=None):
-        """Ask model selection to route ``sample_weight`` to this scorer.
-
-        As :meth:`MultiTaskScorer.set_score_request
-        <rkhsmtl.metrics.make_multitask_scorer>` (only with scikit-learn's
-        metadata routing enabled).
-
-        Parameters
-        ----------
-        sample_weight : bool, str or None, default=None
-            ``True`` to request it, ``False`` not to, a string to alias it.
-
-        Returns
-        -------
-        self : TaskScorer
-        """
-        self._sample_weight_request = sample_weight
-        return self
-
-    def get_metadata_routing(self):
-        """The metadata this scorer requests (see :meth:`set_score_request`).
-
-        Returns
-        -------
-        routing : sklearn.utils.metadata_routing.MetadataRequest
-        """
-        from sklearn.utils.metadata_routing import MetadataRequest
-
-        request = MetadataRequest(owner=repr(self))
-        request.score.add_request(param="sample_weight",
-                                  alias=getattr(self, "_sample_weight_request", None))
-        return request
 
     def _positions(self, estimator, y_true, n_tasks):
         tasks_ = getattr(estimator, "tasks_", None)
