@@ -69,7 +69,11 @@ def _fitted_attribute(obj, attribute, what):
 
 def _task_matrix(A):
     A = _fitted_attribute(A, "task_structure_", "plots need the fitted task structure")
-    A = np.asarray(to_numpy(A), dtype=float)
+    return symmetric_task_matrix(np.asarray(to_numpy(A), dtype=float))
+
+
+def symmetric_task_matrix(A):
+    """``A`` (a NumPy array) checked square and finite, and symmetrised."""
     if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
         raise ValueError(
             f"A task-structure matrix must be square (n_tasks, n_tasks); got shape "

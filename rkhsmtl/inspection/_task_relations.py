@@ -24,7 +24,7 @@ from .._labels import missing_mask
 from ..datasets._layout import _as_rows, _take_rows
 from ..metrics._scorers import _LOSSES, _METRICS, _SCORERS, make_multitask_scorer
 from ..model_selection import MultiTaskStratifiedKFold
-from ..plotting import task_correlation
+from ..plotting import symmetric_task_matrix, task_correlation
 
 __all__ = ["TaskRelationReport", "cluster_tasks", "partial_correlation",
            "task_relations"]
@@ -80,17 +80,6 @@ def _model_task_matrix(model):
     )
 
 
-def _check_square(A):
-    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
-        raise ValueError(
-            f"A task-structure matrix must be square (n_tasks, n_tasks); got shape "
-            f"{A.shape}."
-        )
-    if not np.all(np.isfinite(A)):
-        raise ValueError("The task-structure matrix contains NaN or infinite values.")
-    return 0.5 * (A + A.T)
-
-
 def partial_correlation(A):
     r"""Partial correlations of the tasks under the task-structure matrix ``A``.
 
@@ -138,7 +127,7 @@ def partial_correlation(A):
            [0.408, 1.   , 0.408],
            [0.   , 0.408, 1.   ]])
     """
-    A = _check_square(_model_task_matrix(A))
+    A = symmetric_task_matrix(_model_task_matrix(A))
     values, vectors = np.linalg.eigh(A)
     top = max(float(values[-1]), 0.0)
     if top == 0.0:
@@ -226,7 +215,7 @@ def cluster_tasks(correlation, n_clusters="auto", *, min_silhouette=0.2):
     >>> labels
     array([0, 0, 1, 1])
     """
-    R = _check_square(np.asarray(correlation, dtype=float))
+    R = symmetric_task_matrix(np.asarray(correlation, dtype=float))
     T = R.shape[0]
     auto = isinstance(n_clusters, str) and n_clusters == "auto"
     if not auto and (isinstance(n_clusters, bool)
@@ -788,7 +777,7 @@ def task_relations(model, X=None, Y=None, *, baseline="independent", n_bootstrap
     >>> report.clusters, round(float(report.correlation[0, 1]), 2)
     (array([0, 0, 1, 1]), 0.82)
     """
-    A = _check_square(_model_task_matrix(model))
+    A = symmetric_task_matrix(_model_task_matrix(model))
     T = A.shape[0]
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}.")
@@ -878,7 +867,7 @@ def _add_bootstrap(report, matrices, n_clusters, min_silhouette):
     cluster_jaccard = np.zeros(k)
     full = report.clusters
     for b, A in enumerate(matrices):
-        A = _check_square(A)
+        A = symmetric_task_matrix(A)
         correlations[b] = task_correlation(A)
         partials[b] = partial_correlation(A)[0]
         labels, _, _ = cluster_tasks(correlations[b], n_clusters,
