@@ -3,8 +3,8 @@
 Every numerical core in rkhsmtl takes arrays and the namespace ``xp`` they live in
 and calls only standard array-API functions. The handful of operations the standard
 does not have (triangular solves, a Cholesky that is safe for very large matrices)
-are dispatched here, once: NumPy to SciPy, CuPy to
-``cupyx.scipy``, anything else (e.g. ``array_api_strict``) to the generic
+are dispatched here, once: NumPy to SciPy, CuPy to ``cupyx.scipy``, PyTorch to
+``torch.linalg``, anything else (e.g. ``array_api_strict``) to the generic
 ``xp.linalg`` fallback.
 
 SciPy is never handed a non-NumPy array: it would silently return NumPy arrays (or
@@ -18,6 +18,7 @@ from array_api_compat import (
     array_namespace,
     is_cupy_namespace,
     is_numpy_namespace,
+    is_torch_namespace,
 )
 from array_api_compat import device as array_device
 
@@ -28,8 +29,10 @@ __all__ = [
     "cholesky",
     "cho_solve",
     "get_namespace",
+    "is_array",
     "is_cupy_namespace",
     "is_numpy_namespace",
+    "is_torch_namespace",
     "resolve_compute_namespace",
     "solve_triangular",
     "to_namespace",
@@ -54,6 +57,15 @@ def get_namespace(*arrays):
     return array_namespace(*candidates)
 
 
+def is_array(x):
+    """Whether ``x`` is an array of an array-API library (NumPy, CuPy, torch, ...).
+
+    Test this, not ``hasattr(x, "__array_namespace__")``: torch tensors have no
+    such attribute, and ``numpy.asarray`` on one that lives on a GPU fails.
+    """
+    return array_api_compat.is_array_api_obj(x)
+
+
 def to_numpy(x):
     """Copy ``x`` to a NumPy array (host memory), whatever its namespace."""
     import numpy
@@ -65,6 +77,9 @@ def to_numpy(x):
         return numpy.asarray(x)
     if is_cupy_namespace(xp):
         return x.get()
+    if is_torch_namespace(xp):
+        # Explicitly to the host: torch's default device may be a GPU.
+        return x.detach().cpu().numpy()
     # Other namespaces (array_api_strict, ...): through the buffer protocol, after a
     # copy to the namespace's default device (the host for CPU libraries) when the
     # array lives on another one. The inspection API says which device that is, so
@@ -223,7 +238,24 @@ def cholesky(a, xp, *, overwrite_a=False):
         if a_np.shape[0] >= _BLOCKED_CHOLESKY_MIN_SIZE:
             return _blocked_cholesky_numpy(a_np)
         return _lapack_cholesky_numpy(a_np)
+    if is_torch_namespace(xp):
+        return _torch_cholesky(a)
     return xp.linalg.cholesky(a)
+
+
+def _torch_cholesky(a):
+    import numpy
+    import torch
+
+    try:
+        return torch.linalg.cholesky(a)
+    except torch.linalg.LinAlgError as exc:
+        # torch's error is neither named LinAlgError nor says "positive definite"
+        # (it writes "positive-definite"): the solvers recognise a failed
+        # factorisation (to fall back to 'eig' or explain) by NumPy's error.
+        raise numpy.linalg.LinAlgError(
+            f"Matrix is not positive definite ({exc})"
+        ) from exc
 
 
 def solve_triangular(l, b, xp, *, lower=True, trans=False):
@@ -238,6 +270,14 @@ def solve_triangular(l, b, xp, *, lower=True, trans=False):
         import cupyx.scipy.linalg as cxl
 
         return cxl.solve_triangular(l, b, lower=lower, trans=1 if trans else 0)
+    if is_torch_namespace(xp):
+        import torch
+
+        # torch wants a matrix right-hand side; L^T is upper when L is lower.
+        rhs = b[:, None] if b.ndim == 1 else b
+        mat, upper = (l.mT, lower) if trans else (l, not lower)
+        x = torch.linalg.solve_triangular(mat, rhs, upper=upper)
+        return x[:, 0] if b.ndim == 1 else x
     mat = l.T if trans else l
     return xp.linalg.solve(mat, b)
 
@@ -258,14 +298,23 @@ def eigh(a, xp):
         import scipy.linalg
 
         return scipy.linalg.eigh(a, driver="evd", check_finite=False)
+    if is_torch_namespace(xp):
+        import torch
+
+        return torch.linalg.eigh(a)
     return xp.linalg.eigh(a)
 
 
 def add_to_diagonal(a, value, xp):
-    """``a + value * I``; in place (and returned) for NumPy and CuPy arrays."""
+    """``a + value * I``; in place (and returned) for NumPy, CuPy and torch arrays."""
     n = a.shape[0]
     if (is_numpy_namespace(xp) or is_cupy_namespace(xp)) and a.flags.c_contiguous:
         a.reshape(-1)[:: n + 1] += value  # a flat view: the diagonal, in place
+        return a
+    if is_torch_namespace(xp):
+        # In place: the generic form below would allocate two more n x n arrays,
+        # which at GPU sizes is what decides whether a fit fits in memory.
+        a.diagonal().add_(value)
         return a
     return a + value * xp.eye(n, dtype=a.dtype, device=array_device(a))
 

@@ -46,9 +46,9 @@ def _is_missing_scalar(value):
 
 def _as_label_array(Y):
     """Y as a 1-D or 2-D NumPy array (object dtype when it is not numeric)."""
-    if hasattr(Y, "__array_namespace__") and not isinstance(Y, np.ndarray):
-        from ._backend import to_numpy
+    from ._backend import is_array, to_numpy
 
+    if is_array(Y) and not isinstance(Y, np.ndarray):
         Y = to_numpy(Y)
     if hasattr(Y, "to_numpy"):  # pandas: keep None / pd.NA as objects
         Y = Y.to_numpy()

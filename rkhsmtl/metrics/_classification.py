@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._backend import to_numpy
+from .._backend import is_array, to_numpy
 from .._labels import _as_label_array, _task_classes, missing_mask
 from ._common import aggregate_tasks, check_average, micro_value
 
@@ -131,8 +131,8 @@ def _weights(sample_weight, shape, observed):
     if sample_weight is None:
         W = np.ones(shape)
     else:
-        W = np.asarray(to_numpy(sample_weight) if hasattr(sample_weight,
-                       "__array_namespace__") else sample_weight, dtype=np.float64)
+        W = np.asarray(to_numpy(sample_weight) if is_array(sample_weight)
+                       else sample_weight, dtype=np.float64)
         if W.ndim == 1 and W.shape[0] == shape[0]:
             W = np.broadcast_to(W[:, None], shape)
         if W.shape != shape:
@@ -169,7 +169,7 @@ def _prepare_scores(Y_true, Y_score, classes, sample_weight, probability):
     Yt = _labels_2d(Y_true, "Y_true")
     name = "Y_proba" if probability else "Y_score"
     S = Y_score
-    if hasattr(S, "__array_namespace__") and not isinstance(S, np.ndarray):
+    if is_array(S) and not isinstance(S, np.ndarray):
         S = to_numpy(S)
     try:
         S = np.asarray(S, dtype=np.float64)

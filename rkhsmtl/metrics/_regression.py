@@ -12,7 +12,7 @@ import warnings
 
 from sklearn.exceptions import UndefinedMetricWarning
 
-from .._backend import array_device, get_namespace, to_namespace
+from .._backend import array_device, get_namespace, is_array, to_namespace
 from .._labels import missing_mask
 from ._common import aggregate_tasks, check_average, micro_value
 
@@ -30,8 +30,7 @@ def _to_float_array(a):
     # Lists and pandas objects may hold None / pandas.NA: map them to NaN on the host.
     import numpy as np
 
-    if hasattr(a, "__array_namespace__") and not (
-            isinstance(a, np.ndarray) and a.dtype.kind not in "fiub"):
+    if is_array(a) and not (isinstance(a, np.ndarray) and a.dtype.kind not in "fiub"):
         return a
     if hasattr(a, "to_numpy"):
         a = a.to_numpy()
@@ -51,7 +50,7 @@ def _to_float_array(a):
 
 def _as_2d(Y_true, Y_pred, sample_weight):
     """Namespace and (Y, P, W) of shape (n, T): Y and W zeroed where Y is missing."""
-    if not hasattr(Y_pred, "__array_namespace__"):
+    if not is_array(Y_pred):
         Y_pred = _to_float_array(Y_pred)
     xp = get_namespace(Y_pred)
     device = array_device(Y_pred)
