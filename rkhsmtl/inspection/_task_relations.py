@@ -19,7 +19,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.utils import check_random_state
 from sklearn.utils.parallel import Parallel, delayed
 
-from .._backend import to_numpy
+from .._backend import is_array, to_numpy
 from .._labels import missing_mask
 from ..datasets._layout import _as_rows, _take_rows
 from ..metrics._scorers import _LOSSES, _METRICS, _SCORERS, make_multitask_scorer
@@ -56,7 +56,7 @@ def _model_task_matrix(model):
     ``eta = l2_ / alpha_``.
     """
     if not _is_estimator(model):
-        return np.asarray(to_numpy(model) if hasattr(model, "__array_namespace__")
+        return np.asarray(to_numpy(model) if is_array(model)
                           else model, dtype=float)
     name = type(model).__name__
     if hasattr(model, "task_structure_"):

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 from sklearn.utils import get_tags
 
-from .._backend import array_device, get_namespace, to_namespace, to_numpy
+from .._backend import array_device, get_namespace, is_array, to_namespace, to_numpy
 from ._scorers import SampleWeightRequestMixin, _takes_sample_weight, get_scorer
 
 __all__ = ["make_task_scorer"]
@@ -80,7 +80,7 @@ def _take_columns(values, positions):
         return [values[p] for p in positions]
     if hasattr(values, "iloc"):
         return values.iloc[:, positions]
-    if isinstance(values, np.ndarray) or not hasattr(values, "__array_namespace__"):
+    if isinstance(values, np.ndarray) or not is_array(values):
         return np.asarray(values)[:, positions]
     xp = get_namespace(values)
     index = to_namespace(np.asarray(positions, dtype=np.int64), xp,
