@@ -393,6 +393,13 @@ class SeparableKernelMixin(VersionedStateMixin, ShortcutParamsMixin):
                 return K @ coef
             return xp.sum(K * xp.take(coef_t, rows, axis=0), axis=1)
 
+        feature_map = getattr(self, "feature_map_", None)
+        if feature_map is not None:  # low-rank approximation: phi(X) W by row chunks
+            from .kernel_approximation import predict_features
+
+            values = predict_features(feature_map.to(xp, placement.device),
+                                      placement.to_compute(self.coef_), Xc, xp, rows)
+            return placement.to_input(values), placement.xp_in, placement.device_in
         if getattr(self, "coef_", None) is not None:  # primal model, K = X X^T
             W_t = placement.to_compute(self.coef_)
             values = expand(Xc, W_t.T, W_t, rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+from sklearn.utils.metaestimators import available_if
 
 from ._base import SeparableKernelMixin, fill_task_doc, task_columns
 from ._solvers import SOLVERS, solve_fixed_structure
@@ -13,6 +14,7 @@ from ._validation import (
     validate_sample_weight,
     validate_targets,
 )
+from .kernel_approximation import check_approximation_params, fit_approximate, is_dask_array
 from .metrics import nan_r2_score
 from .structure import resolve_task_structure
 
@@ -98,19 +100,51 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
         installed), "auto" uses CuPy when it is installed and sees a GPU. Arrays of
         other namespaces are computed where they live. Fitted attributes and
         predictions are returned in the namespace of the input.
+    approximation : {None, "nystrom", "rff"}, default=None
+        Replace the ``n x n`` kernel matrix by a low-rank one with ``n_components``
+        explicit features ``phi`` (``k(x, x') ~ phi(x)^T phi(x')``) and solve for
+        the primal weights from statistics summed over row chunks: memory
+        ``O(n_components**2)`` (times ``n_tasks`` with missing labels) whatever
+        ``n_samples``, and :meth:`partial_fit` and Dask inputs become available.
+        "nystrom": ``n_components`` centres drawn from the training rows, any
+        kernel; "rff": random Fourier features of the "rbf" or "laplacian"
+        kernel. None (the default) fits the exact kernel; ``solver="auto"``
+        never approximates by itself. See :ref:`large_data`.
+    n_components : int, default=100
+        Number of Nyström centres or random features (``approximation`` only).
+        Nyström centres above the number of training rows are lowered to it,
+        with a warning (every row a centre: the exact kernel).
+    nystrom_sampling : {"uniform", "leverage"}, default="uniform"
+        How the Nyström centres are drawn: uniformly without replacement, or in
+        proportion to approximate ridge leverage scores (from a uniform pilot of
+        ``n_components`` centres; two more passes over the data), which favours
+        inputs in sparsely sampled regions.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the Nyström centres or of the random features.
 
     Attributes
     ----------
     dual_coef_ : array of shape (n_samples, n_tasks)
         Dual coefficients ``C`` (zero on missing entries). Only when a dual
         (kernel) solver ran; after the primal solver see ``coef_``.
-    coef_ : array of shape (n_tasks, n_features)
+    coef_ : array of shape (n_tasks, n_features) or (n_tasks, n_components)
         Only when the primal solver ran (``kernel="linear"``, ``solver_ ==
         "primal"``, or a learned structure whose B-steps were primal): the
         weights ``(X^T C A)^T``, row ``t`` that of task ``t`` (the layout of
         :class:`~rkhsmtl.linear.MultiTaskLinearRegressor`). Predictions are
         ``X @ coef_.T``, and the fitted model keeps nothing of size
-        ``n_samples`` (neither ``dual_coef_`` nor ``X_fit_``).
+        ``n_samples`` (neither ``dual_coef_`` nor ``X_fit_``). With an
+        ``approximation``, the weights of the features: predictions are
+        ``feature_map_.transform(X) @ coef_.T``, computed by chunks of rows.
+    feature_map_ : NystromFeatureMap or RandomFourierFeatureMap
+        Only with an ``approximation``: the fitted feature map (the Nyström
+        centres ``centres`` and their ``normalization``, or the random
+        ``frequencies`` and ``offset``; ``n_components`` features).
+    statistics_ : FeatureStatistics or None
+        Only with an ``approximation``: the sufficient statistics of the rows
+        seen (``gram``: ``Phi^T W Phi``, one per task with missing labels;
+        ``cross``: ``Phi^T W Y``; ``n_samples``), which :meth:`partial_fit`
+        continues from (None after a "streamed" fit).
     task_structure_ : array of shape (n_tasks, n_tasks)
         The task-structure matrix ``A`` used (the learned one for a learned
         structure).
@@ -133,6 +167,15 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
         The solver used.
     solver_info_ : dict
         What the solver reports (iterations of CG, number of factorisations, ...).
+        Learned structures: ``converged``, ``deltas``, ``duality_gaps`` and
+        ``relative_gap`` (the last gap over the objective: a certified bound of
+        its relative distance to the optimum), ``n_b_steps`` and
+        ``n_accelerated``.
+        With an approximation: ``approximation``, ``n_components``,
+        ``n_samples_seen``, ``system`` ("shared" statistics for a complete ``Y``
+        with per-sample weights, else "per_task", or "streamed" when the per-task
+        statistics do not fit and conjugate gradients pass over the rows) and
+        ``method``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -180,7 +223,9 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
 
     def __init__(self, alpha=1.0, *, kernel="rbf", gamma=None, degree=3, coef0=1,
                  kernel_params=None, task_structure="independent", solver="auto",
-                 solver_options=None, max_iter=100, tol=1e-6, verbose=0, device="auto"):
+                 solver_options=None, max_iter=100, tol=1e-6, verbose=0, device="auto",
+                 approximation=None, n_components=100, nystrom_sampling="uniform",
+                 random_state=None):
         self.alpha = alpha
         self.kernel = kernel
         self.gamma = gamma
@@ -194,6 +239,10 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
         self.max_iter = max_iter
         self.tol = tol
         self.verbose = verbose
+        self.approximation = approximation
+        self.n_components = n_components
+        self.nystrom_sampling = nystrom_sampling
+        self.random_state = random_state
 
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
@@ -217,6 +266,11 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
         self : object
             Fitted estimator.
         """
+        check_approximation_params(self)
+        if self.approximation is not None or is_dask_array(X):
+            # Sufficient statistics of the features over row chunks; Dask arrays
+            # are reduced on their cluster.
+            return fit_approximate(self, X, y, sample_weight)
         X, placement = self._prepare_fit(X)
         Y, was_1d = validate_targets(y, X.shape[0], placement.xp_in, placement.device_in)
         sample_weight = validate_sample_weight(sample_weight, Y, placement.xp_in,
@@ -242,6 +296,38 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
         self._store_fit(X, placement, C, A, info, n_iter=n_iter, n_tasks=n_tasks,
                         y_was_1d=was_1d, y=y)
         return self
+
+    @available_if(lambda self: self.approximation is not None)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Add a chunk of rows to the fit (with ``approximation`` only).
+
+        The first call (or the first after :meth:`fit` without an approximation)
+        fixes the feature map: Nyström centres are drawn from *this first chunk*
+        (give it at least ``n_components`` rows drawn at random, e.g. a shuffled
+        first block), random Fourier features from ``n_features`` alone. Every call
+        adds the chunk's sufficient statistics to those of the previous calls and
+        solves the ``n_components``-dimensional problem again, so the model after
+        the last call is the one-shot :meth:`fit` on all the rows with the same
+        feature map. Works with fixed and learned task structures (a learned one
+        is re-estimated from the accumulated statistics at every call). A
+        :meth:`fit` with an approximation can be continued by ``partial_fit``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_chunk, n_features)
+            Inputs of the chunk (e.g. a slice of a memory-mapped array).
+        y : array-like of shape (n_chunk,) or (n_chunk, n_tasks)
+            Targets of the chunk, NaN for missing; the same tasks at every call.
+        sample_weight : float or array-like of shape (n_chunk,) or \
+                (n_chunk, n_tasks), default=None
+            Non-negative weights of the chunk's squared errors.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        return fit_approximate(self, X, y, sample_weight, partial=True)
 
     @fill_task_doc
     def predict(self, X, task=None):

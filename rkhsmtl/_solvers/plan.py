@@ -67,7 +67,13 @@ EIG_TO_CHOLESKY_COST = 10
 AUTO_CG_MAX_FLOPS = 1e10
 
 _CG_ADVICE = ("Use solver='cg' (matrix-free conjugate gradients; it streams the "
-              "kernel in blocks when needed), or fit on a subsample.")
+              "kernel in blocks when needed), or approximation='nystrom' (a "
+              "low-rank kernel of n_components centres, whose memory does not grow "
+              "with n_samples).")
+
+# What the errors of the exact solvers propose when n_samples is too large.
+_APPROXIMATION_ADVICE = ("approximation='nystrom' (a low-rank kernel of n_components "
+                         "centres; memory n_components**2, not n_samples**2)")
 
 
 def resolve_solver_options(options):
@@ -340,7 +346,7 @@ def plan_fixed_solver(shape, solver="auto", options=None, budget=None, xp=None):
                 f"solver={chosen!r} on {n} samples (an {n}x{n} kernel matrix and its "
                 "factorisation)",
                 "Use solver='cg', which streams the kernel matrix in blocks when it does "
-                "not fit, or fit on a subsample.", budget=budget)
+                f"not fit, or {_APPROXIMATION_ADVICE}.", budget=budget)
             return SolverPlan(
                 chosen, "complete", bytes=need[chosen],
                 n_factorizations=shape.n_factorizations if chosen == "cholesky" else 0,
@@ -398,8 +404,8 @@ def _refuse_large_auto(n, T, N, flops, nbytes, need, budget, opts):
         f"{flops:.2g} floating-point operations per iteration (seconds to minutes "
         f"each) for up to solver_options['max_iter']={opts['max_iter']} iterations, "
         f"with {format_bytes(nbytes)} of memory; 'auto' does not start it above "
-        f"{AUTO_CG_MAX_FLOPS:.0e} operations per iteration. Pass solver='cg' to "
-        "insist, fit on a subsample, or map the inputs to explicit features "
-        "(sklearn.kernel_approximation.Nystroem in a Pipeline) with kernel='linear'."
+        f"{AUTO_CG_MAX_FLOPS:.0e} operations per iteration (and never approximates "
+        f"the kernel unasked). Pass solver='cg' to insist, or use "
+        f"{_APPROXIMATION_ADVICE}."
     )
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from .._backend import add_to_diagonal, cho_solve, cholesky
 from .complete import task_eigh
 
-__all__ = ["primal_statistics", "solve_primal"]
+__all__ = ["primal_statistics", "solve_primal", "solve_primal_statistics"]
 
 
 def primal_statistics(Phi, Y, W_entry, xp):
@@ -96,6 +96,55 @@ def _refine(U, L, Phi, Y0, W_entry, S, alpha, xp):
     return U
 
 
+def _solve_normal_equations(G, h, S, alpha, xp):
+    """``U`` (``r x T``, column ``s`` is block ``s``) and the Cholesky factor of the
+    normal equations, from the per-task statistics alone."""
+    T, r = G.shape[0], G.shape[1]
+    # H[(s, a), (s', b)] = sum_t S[s, t] S[s', t] G[t, a, b]: one (T^2, T) x (T, r^2)
+    # product, then the axes reordered to (s, a, s', b).
+    outer = xp.reshape(S[None, :, :] * S[:, None, :], (T * T, T))  # [(s, s'), t]
+    H = outer @ xp.reshape(G, (T, r * r))
+    H = xp.reshape(xp.permute_dims(xp.reshape(H, (T, T, r, r)), (0, 2, 1, 3)),
+                   (r * T, r * T))
+    rhs = xp.reshape(xp.permute_dims(h @ S.T, (1, 0)), (-1,))  # [(s, a)]
+    H = add_to_diagonal(H, alpha, xp)
+    L = cholesky(H, xp, overwrite_a=True)
+    u = cho_solve(L, rhs[:, None], xp)[:, 0]
+    return xp.permute_dims(xp.reshape(u, (T, r)), (1, 0)), L
+
+
+def solve_primal_statistics(G, h, A, alpha, xp):
+    """Primal weights ``W`` (``r x T``) of the fixed-structure ridge from statistics.
+
+    The normal equations of :func:`solve_primal` without the features: what the
+    row-chunked, streamed or distributed statistics of an approximate kernel
+    (:mod:`.statistics`) allow. Without the features there is no iterative
+    refinement, so at a tiny ``alpha`` the weights carry the error of the squared
+    condition number (see :func:`_refine`).
+
+    Parameters
+    ----------
+    G : array of shape (T, r, r)
+        Per-task ``Phi^T D_t Phi``.
+    h : array of shape (r, T)
+        Per-task ``Phi^T D_t y_t``.
+    A : array of shape (T, T)
+        PSD task structure.
+    alpha : float
+        Regularisation strength.
+    xp : module
+        Array namespace.
+
+    Returns
+    -------
+    coef : array of shape (r, T)
+    """
+    sigma, V = task_eigh(A, xp)
+    S = (V * xp.sqrt(sigma)[None, :]) @ V.T
+    U, _ = _solve_normal_equations(G, h, S, alpha, xp)
+    return U @ S
+
+
 def solve_primal(Phi, Y, W_entry, A, alpha, xp, *, statistics=None):
     """Fixed-structure ridge in the primal.
 
@@ -126,23 +175,11 @@ def solve_primal(Phi, Y, W_entry, A, alpha, xp, *, statistics=None):
     F : array of shape (n, T)
         Training predictions ``Phi W``.
     """
-    n, r = Phi.shape
-    T = Y.shape[1]
     Y0 = xp.where(xp.isnan(Y), xp.zeros_like(Y), Y)
     sigma, V = task_eigh(A, xp)
     S = (V * xp.sqrt(sigma)[None, :]) @ V.T
     G, h = primal_statistics(Phi, Y, W_entry, xp) if statistics is None else statistics
-    # H[(s, a), (s', b)] = sum_t S[s, t] S[s', t] G[t, a, b]: one (T^2, T) x (T, r^2)
-    # product, then the axes reordered to (s, a, s', b).
-    outer = xp.reshape(S[None, :, :] * S[:, None, :], (T * T, T))  # [(s, s'), t]
-    H = outer @ xp.reshape(G, (T, r * r))
-    H = xp.reshape(xp.permute_dims(xp.reshape(H, (T, T, r, r)), (0, 2, 1, 3)),
-                   (r * T, r * T))
-    rhs = xp.reshape(xp.permute_dims(h @ S.T, (1, 0)), (-1,))  # [(s, a)]
-    H = add_to_diagonal(H, alpha, xp)
-    L = cholesky(H, xp, overwrite_a=True)
-    u = cho_solve(L, rhs[:, None], xp)[:, 0]
-    U = xp.permute_dims(xp.reshape(u, (T, r)), (1, 0))  # column s is block s
+    U, L = _solve_normal_equations(G, h, S, alpha, xp)
     U = _refine(U, L, Phi, Y0, W_entry, S, alpha, xp)
     coef = U @ S
     F = Phi @ coef

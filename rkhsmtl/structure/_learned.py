@@ -249,6 +249,63 @@ class LearnedTaskStructure(TaskStructure):
         penalty = self._whitened_penalty(values, vectors, xp)
         return float(alpha) * float(coupling) + penalty
 
+    def dual_bound(self, S, alpha, delta2, xp, *, whitening=_COMPUTE):
+        """The penalty's part of the dual of ``Q_delta``, as a function of a scale.
+
+        For a dual variable ``Lambda`` of the data term with ``S = Lambda^T K
+        Lambda``, weak duality bounds the optimum of ``Q_delta`` from below by
+        ``-V*(theta Lambda) - value(theta^2)`` for every ``theta >= 0``, where
+
+            value(t) = sup_{A feasible} t tr(A~ S~) / (4 alpha)
+                       - alpha delta^2 tr(A~^{-1}) - F(A~),
+
+        ``A~`` and ``S~ = A0^{1/2} S A0^{1/2}`` whitened by the prior. The
+        alternating solver's duality gap is built on it.
+
+        Parameters
+        ----------
+        S : array of shape (n_tasks, n_tasks)
+            ``Lambda^T K Lambda`` (symmetric positive semidefinite).
+        alpha : float
+            Regularisation strength of the estimator.
+        delta2 : float
+            Absolute perturbation ``delta^2`` (> 0).
+        xp : module
+            Array namespace of ``S``.
+        whitening : tuple or None, optional
+            :meth:`whitening` of this structure, when already computed.
+
+        Returns
+        -------
+        value : callable
+            ``value(t)`` for ``t >= 0``, a float (``inf`` where the supremum is
+            infinite).
+        limit : float
+            The largest ``t`` at which ``value`` may be finite (``inf``: all).
+        """
+        T = S.shape[0]
+        self._check_params(T)
+        self._check_resolved()
+        if whitening is _COMPUTE:
+            whitening = self.whitening(T, xp, S)
+        Sw = S if whitening is None else whitening[0] @ S @ whitening[0]
+        return self._whitened_dual(0.5 * (Sw + Sw.T), float(alpha),
+                                   float(alpha) * float(delta2), xp)
+
+    def _whitened_dual(self, S, alpha, eps, xp):
+        # Spectral penalties: the supremum shares the eigenvectors of S (von
+        # Neumann's trace inequality), one scalar problem per eigenvalue.
+        c = xp.clip(_symmetric_eigh(S, xp)[0], 0.0, None) / (4.0 * alpha)
+        limit = self._eigen_dual_limit(c, xp)
+        return (lambda t: self._eigen_dual(t * c, eps, xp)), limit
+
+    def _eigen_dual_limit(self, c, xp):
+        return math.inf
+
+    def _eigen_dual(self, c, eps, xp):  # pragma: no cover - abstract
+        """``sum_i sup_{a > 0} a c_i - eps / a - phi(a)``."""
+        raise NotImplementedError
+
     # -- for subclasses ------------------------------------------------------
     # Whether ``strength = 0`` is a valid (degenerate) setting of the penalty.
     _strength_may_be_zero = False
@@ -378,6 +435,17 @@ class LowRank(LearnedTaskStructure):
     def _eigen_penalty(self, a, xp):
         return float(self.strength) * float(xp.sum(a))
 
+    def _eigen_dual_limit(self, c, xp):
+        top = float(xp.max(c))
+        return float(self.strength) / top if top > 0 else math.inf
+
+    def _eigen_dual(self, c, eps, xp):
+        # sup_a a (c - mu) - eps / a: -2 sqrt(eps (mu - c)), infinite for c > mu.
+        mu = float(self.strength)
+        if float(xp.max(c)) > mu * (1.0 + 1e-12):
+            return math.inf
+        return -2.0 * float(xp.sum(xp.sqrt(eps * xp.clip(mu - c, 0.0, None))))
+
 
 class OutputKernel(LearnedTaskStructure):
     r"""Output kernel learning: ``F(A) = strength * ||A||_F^2``.
@@ -416,6 +484,19 @@ class OutputKernel(LearnedTaskStructure):
 
     def _eigen_penalty(self, a, xp):
         return float(self.strength) * float(xp.sum(a * a))
+
+    def _eigen_dual(self, c, eps, xp):
+        # The maximiser is the positive root of p(a) = 2 gamma a^3 - c a^2 - eps;
+        # Newton from this upper bound of the root decreases monotonically to it (p
+        # is convex and increasing right of the root).
+        gamma = float(self.strength)
+        a = c / (2.0 * gamma) + (eps / (2.0 * gamma)) ** (1.0 / 3.0)
+        for _ in range(100):
+            step = (2.0 * gamma * a**3 - c * a**2 - eps) / (6.0 * gamma * a**2 - 2.0 * c * a)
+            a = a - step
+            if not float(xp.max(xp.abs(step) / a)) > 1e-15:
+                break
+        return float(xp.sum(a * c - eps / a - gamma * a * a))
 
 
 class TaskRelation(LearnedTaskStructure):
@@ -473,6 +554,21 @@ class TaskRelation(LearnedTaskStructure):
         slack = _FEASIBILITY_RTOL * T + 1e-12 * float(xp.sum(rho / (gap * gap)))
         return 0.0 if abs(total - T) <= slack else math.inf
 
+    def _whitened_dual(self, S, alpha, eps, xp):
+        # sup over a_i = omega_i / (omega_i + rho), sum omega_i = T, of
+        # sum_i c_i a_i - eps / a_i: bounded by its Lagrangian at a multiplier nu
+        # (any nu gives an upper bound; the root of sum omega_i(nu) = T the least).
+        c = xp.clip(_symmetric_eigh(S, xp)[0], 0.0, None) / (4.0 * alpha)
+        rho = float(self.strength)
+        T = c.shape[0]
+        if rho == 0.0:  # A = I
+            return (lambda t: float(xp.sum(t * c)) - eps * T), math.inf
+
+        def value(t):
+            return _relation_dual(t * c, rho, eps, xp)
+
+        return value, math.inf
+
 
 class PriorShrinkage(LearnedTaskStructure):
     r"""Learn ``A`` near a given structure: a log-det divergence to the prior.
@@ -517,6 +613,108 @@ class PriorShrinkage(LearnedTaskStructure):
 
     def _eigen_penalty(self, a, xp):
         return float(self.strength) * float(xp.sum(a - xp.log(a) - 1.0))
+
+    def _eigen_dual_limit(self, c, xp):
+        top = float(xp.max(c))
+        return float(self.strength) / top if top > 0 else math.inf
+
+    def _eigen_dual(self, c, eps, xp):
+        # sup_a a (c - eta) - eps / a + eta log a + eta: the positive root of
+        # (eta - c) a^2 - eta a - eps = 0; infinite for c >= eta.
+        eta = float(self.strength)
+        if float(xp.max(c)) >= eta:
+            return math.inf
+        d = eta - c
+        a = (eta + xp.sqrt(eta * eta + 4.0 * d * eps)) / (2.0 * d)
+        return float(xp.sum(-a * d - eps / a + eta * xp.log(a) + eta))
+
+
+def _relation_omega(c, rho, eps, nu, xp):
+    """Maximisers ``omega_i`` of ``c_i omega / (omega + rho) - eps rho / omega - nu omega``.
+
+    The root of the decreasing convex derivative ``c rho / (omega + rho)^2 + eps rho
+    / omega^2 - nu``; both start values lie left of it, so Newton increases
+    monotonically to the root.
+    """
+    w = xp.maximum(xp.sqrt(xp.full_like(c, eps * rho / nu)), xp.sqrt(c * rho / nu) - rho)
+    for _ in range(100):
+        f = c * rho / (w + rho) ** 2 + eps * rho / w**2 - nu
+        df = -2.0 * c * rho / (w + rho) ** 3 - 2.0 * eps * rho / w**3
+        step = f / df
+        w = w - step
+        if not float(xp.max(xp.abs(step) / w)) > 1e-15:
+            break
+    return w
+
+
+def _relation_dual(c, rho, eps, xp):
+    """``sup sum_i c_i a_i - eps / a_i`` over the :class:`TaskRelation` set."""
+    T = c.shape[0]
+
+    def grad(omega):  # derivative of the concave terms at omega
+        return c * rho / (omega + rho) ** 2 + eps * rho / omega**2
+
+    one = xp.ones_like(c)
+    # Every omega_i >= 1 at the smallest derivative at 1, every omega_i <= 1 at the
+    # largest: the root of sum omega_i(nu) = T lies between (regula falsi on log nu).
+    lo, hi = float(xp.min(grad(one))), float(xp.max(grad(one)))
+    nu = lo
+    if hi > lo * (1.0 + 1e-15):
+        x_lo, x_hi = math.log(lo), math.log(hi)
+        h_lo = math.log(float(xp.sum(_relation_omega(c, rho, eps, lo, xp))) / T)
+        h_hi = math.log(float(xp.sum(_relation_omega(c, rho, eps, hi, xp))) / T)
+        side = 0
+        for _ in range(100):
+            if h_lo <= 0.0 or h_hi >= 0.0 or x_hi - x_lo < 1e-15 * abs(x_hi):
+                break
+            x = (x_lo * h_hi - x_hi * h_lo) / (h_hi - h_lo)
+            h = math.log(float(xp.sum(_relation_omega(c, rho, eps, math.exp(x), xp)))
+                         / T)
+            if abs(h) < 1e-15:
+                x_lo = x_hi = x
+                break
+            if h > 0:
+                x_lo, h_lo = x, h
+                if side == 1:
+                    h_hi /= 2.0  # Illinois: no endpoint stays fixed for long
+                side = 1
+            else:
+                x_hi, h_hi = x, h
+                if side == -1:
+                    h_lo /= 2.0
+                side = -1
+        nu = math.exp(0.5 * (x_lo + x_hi))
+    w = _relation_omega(c, rho, eps, nu, xp)
+    inner = c * w / (w + rho) - eps * rho / w - nu * w
+    return nu * T - eps * T + float(xp.sum(inner))
+
+
+def _bounded_dual(c, eps, low, high, total):
+    """``sup sum_i c_i s_i - eps / s_i`` over ``low <= s_i <= high``, ``sum s_i = total``.
+
+    The Lagrangian bound at the multiplier ``nu`` found by bisection (any ``nu``
+    bounds the supremum from above; the root of ``sum s_i(nu) = total`` attains
+    it). Python floats.
+    """
+    if high - low <= 1e-15 * high:
+        return sum(ci * low - eps / low for ci in c)
+
+    def spread(nu):
+        return [high if nu <= ci else min(max(math.sqrt(eps / (nu - ci)), low), high)
+                for ci in c]
+
+    lo, hi = min(c) - 1.0, max(c) + eps / low**2 + 1.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        if sum(spread(mid)) > total:
+            lo = mid
+        else:
+            hi = mid
+    nu = 0.5 * (lo + hi)
+    return nu * total + sum((ci - nu) * si - eps / si
+                            for ci, si in zip(c, spread(nu), strict=True))
 
 
 def _complement_basis(T, xp, like):
@@ -668,6 +866,25 @@ class ClusteredNorm(LearnedTaskStructure):
         sigma = xp.asarray(sigma, dtype=M.dtype, device=device)
         QW = Q @ W
         return mean + _from_eigen(sigma, QW)
+
+    def _whitened_dual(self, S, alpha, eps, xp):
+        # A = 1 1^T / T + Q Sigma Q^T: tr(A S) splits into the mean direction and
+        # the complement, tr(A^{-1}) = 1 + tr(Sigma^{-1}).
+        T = S.shape[0]
+        ones = xp.ones((T,), dtype=S.dtype, device=array_device(S))
+        mean = float(ones @ S @ ones) / (T * 4.0 * alpha)
+        if T == 1:
+            return (lambda t: t * mean - eps), math.inf
+        Q = _complement_basis(T, xp, S)
+        c = [max(float(v), 0.0) / (4.0 * alpha)
+             for v in _symmetric_eigh(Q.T @ S @ Q, xp)[0]]
+        low, high, total = self._bounds(T)
+
+        def value(t):
+            return t * mean - eps + _bounded_dual([t * v for v in c], eps, low, high,
+                                                  total)
+
+        return value, math.inf
 
     def _whitened_penalty(self, values, vectors, xp):
         T = values.shape[0]

@@ -73,12 +73,19 @@ def test_auto_is_the_documented_formula_and_a_plain_number_refit_agrees(structur
 @pytest.mark.parametrize("missing", [0.0, 0.3])
 def test_auto_fits_do_not_depend_on_the_scale_of_the_targets(structure, missing):
     X, Y = _data(missing=missing, seed=1)
-    fits = [MultiTaskKernelRidge(task_structure=structure).fit(X, c * Y)
+    # Solved to a duality gap of 1e-13 of the objective: the accelerated iterates
+    # of Y and 1000 Y differ by rounding, their optima do not. The objective is
+    # 1e6 times as large; the fits agree as closely as the objective pins them down
+    # (LowRank is flat along A's small eigenvalues: 2e-5 of the predictions).
+    fits = [MultiTaskKernelRidge(task_structure=structure, tol=1e-13,
+                                 max_iter=1000).fit(X, c * Y)
             for c in (1.0, 1e3)]
+    assert fits[1].objective_history_[-1] == pytest.approx(
+        1e6 * fits[0].objective_history_[-1], rel=1e-11)
     np.testing.assert_allclose(fits[1].predict(X), 1e3 * fits[0].predict(X),
-                               rtol=1e-7)
+                               rtol=1e-4)
     np.testing.assert_allclose(fits[1].task_structure_, fits[0].task_structure_,
-                               rtol=1e-7, atol=1e-10)
+                               rtol=1e-3, atol=1e-6)
     # A plain number does depend on it (what "auto" is for).
     fixed_number = [MultiTaskKernelRidge(task_structure=_with_strength(
         structure, 1.0)).fit(X, c * Y) for c in (1.0, 1e3)]
