@@ -40,7 +40,8 @@ from ._validation import (
 from .kernels import KERNELS, PairwiseKernel, TrainingGram
 
 __all__ = ["BinaryTasksClassifierMixin", "Placement", "SeparableKernelMixin",
-           "ShortcutParamsMixin", "VersionedStateMixin", "fill_task_doc", "row_index",
+           "ShortcutParamsMixin", "VersionedStateMixin", "fill_doc", "fill_task_doc",
+           "row_index",
            "take_task_columns", "task_columns"]
 
 # How the ``task`` argument of predict and its kin is documented, once.
@@ -51,10 +52,22 @@ TASK_PARAM_DOC = """task : array-like of shape (n_samples,), default=None
             the row's own task, of shape ``(n_samples,)``. None: every task."""
 
 
+def fill_doc(**texts):
+    """Decorator: put each of ``texts`` in place of ``%(name)s`` in a docstring.
+
+    For the documentation that several functions or classes share, written once.
+    By ``replace``, not ``%``: docstrings hold LaTeX braces and percent signs.
+    """
+    def fill(obj):
+        for name, text in texts.items():
+            obj.__doc__ = obj.__doc__.replace(f"%({name})s", text)
+        return obj
+    return fill
+
+
 def fill_task_doc(function):
     """Decorator: put the description of ``task`` in place of ``%(task)s``."""
-    function.__doc__ = function.__doc__.replace("%(task)s", TASK_PARAM_DOC)
-    return function
+    return fill_doc(task=TASK_PARAM_DOC)(function)
 
 
 def task_columns(estimator, task):

@@ -28,6 +28,7 @@ from ._validation import (
     validate_sample_weight,
 )
 from .exceptions import SingleClassTaskWarning
+from .kernel_approximation import check_approximation_params, logistic_features
 from .structure import resolve_task_structure
 
 __all__ = ["MultiTaskKernelClassifier"]
@@ -112,11 +113,12 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
 
         - "eig": ``Phi`` from one eigendecomposition of ``K`` (``O(n^3)``, memory
           ``3 n^2`` floats);
-        - "primal": ``Phi = X`` for ``kernel="linear"`` (memory linear in
-          ``n_samples``; with explicit features, e.g. a Nystroem map in a
-          pipeline, this is the scalable route);
-        - "auto": "primal" when the kernel is linear with fewer features than
-          samples, else "eig".
+        - "primal": ``Phi = X`` for ``kernel="linear"``, or the features of the
+          ``approximation`` (memory linear in ``n_samples``: the scalable route);
+        - "auto": "primal" with an ``approximation`` or when the kernel is
+          linear with fewer features than samples, else "eig".
+
+        With an ``approximation`` only "auto" and "primal" apply.
     max_iter : int, default=100
         Maximum number of Newton iterations (fixed structure) or of alternating
         iterations (learned structure; each B-step is then a Newton solve of at
@@ -127,13 +129,39 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
         model), after one further Newton step (near the optimum that step
         roughly squares the error, so the solution is much more accurate than
         ``tol``).
-        Learned structure: the alternating stopping rule of the regressor
-        (relative decrease of the objective below ``tol``); B-steps are then solved
-        to ``min(tol, 1e-8)``.
+        Learned structure: a stage stops when the relative decrease of the
+        objective is below ``tol`` and the relative change of ``A`` below
+        ``sqrt(tol)`` (the regressor's former rule: the logistic B-steps report no
+        dual variable, so there is no duality gap); B-steps are then solved to
+        ``min(tol, 1e-8)``.
     verbose : int, default=0
-        Print one line per alternating iteration (learned structures).
+        Print one line per Newton iteration (fixed structure) or per
+        alternating iteration (learned structure); with an ``approximation``,
+        also the number of features and whether they are held in memory.
     device : {"auto", "cpu", "gpu"}, default="auto"
         Where the fit runs, as in :class:`rkhsmtl.MultiTaskKernelRidge`.
+    approximation : {None, "nystrom", "rff"}, default=None
+        Replace the ``n x n`` kernel matrix by a low-rank one with
+        ``n_components`` explicit features ``phi`` (``k(x, x') ~ phi(x)^T
+        phi(x')``) and solve by Newton-CG for the primal weights of the features:
+        memory ``O(n_samples * n_components)`` when the features of the training
+        rows fit in memory, else ``O(n_samples * n_tasks)`` with the features
+        recomputed by chunks of rows at every Hessian product; no ``O(n^2)`` or
+        ``O(n^3)`` step. "nystrom": ``n_components`` centres drawn from the
+        training rows, any kernel; "rff": random Fourier features of the "rbf"
+        or "laplacian" kernel. None (the default) fits the exact kernel;
+        ``solver="auto"`` never approximates by itself. See :ref:`large_data`.
+    n_components : int, default=100
+        Number of Nyström centres or random features (``approximation`` only).
+        Nyström centres above the number of training rows are lowered to it,
+        with a warning (every row a centre: the exact kernel).
+    nystrom_sampling : {"uniform", "leverage"}, default="uniform"
+        How the Nyström centres are drawn: uniformly without replacement, or in
+        proportion to approximate ridge leverage scores (from a uniform pilot of
+        ``n_components`` centres; two more passes over the data), which favours
+        inputs in sparsely sampled regions.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the Nyström centres or of the random features.
 
     Attributes
     ----------
@@ -146,11 +174,18 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
     dual_coef_ : array of shape (n_samples, n_tasks)
         Dual coefficients ``C`` (zero on missing entries). Only when the "eig"
         solver ran; after the primal one see ``coef_``.
-    coef_ : array of shape (n_tasks, n_features)
+    coef_ : array of shape (n_tasks, n_features) or (n_tasks, n_components)
         Only when the primal solver ran (``kernel="linear"``, ``solver_ ==
         "primal"``): the weights ``(X^T C A)^T``, row ``t`` that of task ``t``;
         scores are ``X @ coef_.T + intercept_`` and the fitted model keeps
         nothing of size ``n_samples`` (neither ``dual_coef_`` nor ``X_fit_``).
+        With an ``approximation``, the weights of the features: scores are
+        ``feature_map_.transform(X) @ coef_.T + intercept_``, computed by chunks
+        of rows.
+    feature_map_ : NystromFeatureMap or RandomFourierFeatureMap
+        Only with an ``approximation``: the fitted feature map (the Nyström
+        centres ``centres`` and their ``normalization``, or the random
+        ``frequencies`` and ``offset``; ``n_components`` features).
     intercept_ : array of shape (n_tasks,)
         Intercepts ``b`` (zeros when ``fit_intercept=False``); ``+inf`` or
         ``-inf`` for a skipped task (see ``single_class_tasks``).
@@ -177,7 +212,13 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
     solver_ : str
         The solver used ("eig" or "primal").
     solver_info_ : dict
-        What the solver reports (final gradient, CG iterations, ...).
+        What the solver reports (final gradient, CG iterations, ...). Learned
+        structures: ``converged``, ``deltas``, ``newton_iterations``; no
+        ``relative_gap`` (see ``tol``). With an approximation:
+        ``approximation``, ``n_components`` (after dropping numerically null
+        Nyström directions), ``n_samples_seen`` and ``features`` ("dense" when
+        the training features were held in memory, "streamed" when they were
+        recomputed by chunks of rows).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -226,7 +267,8 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
     def __init__(self, alpha=1.0, *, kernel="rbf", gamma=None, degree=3, coef0=1,
                  kernel_params=None, task_structure="independent", fit_intercept=True,
                  class_weight=None, single_class_tasks="skip", solver="auto",
-                 max_iter=100, tol=1e-6, verbose=0, device="auto"):
+                 max_iter=100, tol=1e-6, verbose=0, device="auto", approximation=None,
+                 n_components=100, nystrom_sampling="uniform", random_state=None):
         self.alpha = alpha
         self.kernel = kernel
         self.gamma = gamma
@@ -242,6 +284,10 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
         self.tol = tol
         self.verbose = verbose
         self.device = device
+        self.approximation = approximation
+        self.n_components = n_components
+        self.nystrom_sampling = nystrom_sampling
+        self.random_state = random_state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -253,8 +299,11 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
         self._check_common_params(self._solvers)
         check_class_weight(self.class_weight)
         check_single_class_tasks(self.single_class_tasks)
-        if self.solver == "primal" and self.kernel != "linear":
-            raise ValueError("solver='primal' needs kernel='linear' (Phi = X).")
+        check_approximation_params(self, solvers=("auto", "primal"))
+        if (self.solver == "primal" and self.kernel != "linear"
+                and self.approximation is None):
+            raise ValueError("solver='primal' needs kernel='linear' (Phi = X) or an "
+                             "approximation ('nystrom' or 'rff': Phi = its features).")
 
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
@@ -277,40 +326,48 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
         self : object
             Fitted estimator.
         """
-        X, placement = self._prepare_fit(X)
-        Y_pm, classes, was_1d = encode_binary_tasks(y, single_class="keep")
-        check_consistent_rows(X, Y_pm)
-        sample_weight = validate_sample_weight(sample_weight, placement.to_input(Y_pm),
-                                               placement.xp_in, placement.device_in)
-        W_host, skipped = binary_task_weights(
-            Y_pm, classes, sample_weight, self.class_weight, self.fit_intercept,
-            single_class=self.single_class_tasks,
-            task_names=task_names(y, Y_pm.shape[1]))
-        # As an all-zero sample_weight is refused: zero class weights everywhere
-        # would fit the zero model without a word.
-        check_positive_weights(W_host, Y_pm, "class_weight (times sample_weight)")
-        n_tasks = Y_pm.shape[1]
+        data = _FitData(self, X, y, sample_weight)
         structure = resolve_task_structure(self.task_structure)
         # A fixed structure is validated before the kernel is factorised.
-        A_fixed = None if structure.is_learned else structure.task_matrix(n_tasks)
-        xp = placement.xp
-        gram = self._training_gram(X, placement)
-        Yc, W = placement.to_compute(Y_pm), placement.to_compute(W_host)
-        Phi, factor = kernel_factor(gram, xp, prefer_features=self.solver != "eig")
-        alpha = float(self.alpha)
+        A_fixed = None if structure.is_learned else structure.task_matrix(data.n_tasks)
+        data.factorise(self)
+        C, b, A, info, report = self._solve(data, structure, A_fixed, float(self.alpha))
+        self._store_solution(data, C, b, A, info, report)
+        if data.skipped:
+            warnings.warn(
+                f"{len(data.skipped)} of {data.n_tasks} tasks have labels of only one "
+                "class with a positive weight and were left out of the fit: "
+                f"task{'s' if len(data.skipped) > 1 else ''} "
+                f"{describe_tasks(sorted(data.skipped), getattr(self, 'tasks_', None))}. "
+                "They predict that class with probability 1 (skipped_tasks_ lists "
+                "them). In cross-validation, cv=rkhsmtl.model_selection."
+                "MultiTaskStratifiedKFold(...) keeps both classes of every task in "
+                "the training folds where it can; single_class_tasks='raise' makes "
+                "this an error.", SingleClassTaskWarning, stacklevel=2)
+        return self
+
+    def _solve(self, data, structure, A_fixed, alpha, *, initial=None,
+               initial_structure=None):
+        """``C, b, A``, the solver's report and the one ``_store_fit`` keeps.
+
+        ``initial = (C, b)`` and ``initial_structure`` warm-start the solver (the
+        warm paths of :class:`~rkhsmtl.MultiTaskKernelClassifierCV`).
+        """
+        xp = data.placement.xp
+        kwargs = dict(fit_intercept=self.fit_intercept, tol=float(self.tol),
+                      max_iter=int(self.max_iter), initial=initial)
         if structure.is_learned:
             C, b, A, info = fit_logistic_learned(
-                Phi, Yc, W, structure, alpha, xp, fit_intercept=self.fit_intercept,
-                tol=float(self.tol), max_iter=int(self.max_iter), verbose=self.verbose)
+                data.Phi, data.Y, data.W, structure, alpha, xp, verbose=self.verbose,
+                initial_structure=initial_structure, **kwargs)
             newton = info["newton"]
         else:
-            A = xp.astype(placement.to_compute(A_fixed), Yc.dtype)
-            C, b, info = fit_logistic_fixed(
-                Phi, Yc, W, A, alpha, xp, fit_intercept=self.fit_intercept,
-                tol=float(self.tol), max_iter=int(self.max_iter))
+            A = xp.astype(data.placement.to_compute(A_fixed), data.Y.dtype)
+            C, b, info = fit_logistic_fixed(data.Phi, data.Y, data.W, A, alpha, xp,
+                                            verbose=self.verbose, **kwargs)
             newton = info
         report = {
-            "solver": factor,
+            "solver": data.factor,
             "objective": newton["objective"],
             "gradient_max": newton["gradient_max"],
             "gradient_scale": newton["scale"],
@@ -318,42 +375,40 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
             "cg_iterations": newton["n_cg"],
             "converged": info["converged"],
         }
-        if factor == "primal":
+        if data.feature_map is not None:
+            report.update(data.approximation_report)
+        if data.factor == "primal":
             # The solver's own weights (see _store_fit): exact where (C A)^T X
             # cancels on unscaled inputs.
             report["primal_coef"] = newton["coef"]
         if structure.is_learned:
             # The keys of the regressor's alternating report, so that the same tools
             # (plotting.plot_objective's stage marks) read both.
-            report.update(b_step_solver=factor,
+            report.update(b_step_solver=data.factor,
                           objective_history=info["objective_history"],
                           deltas=info["deltas"], n_iter=info["n_iter"],
                           strength=info["strength"])
-        self._store_fit(X, placement, C, A, report, n_iter=info["n_iter"],
-                        n_tasks=n_tasks, y_was_1d=was_1d, y=y)
-        skipped_tasks, shift = skipped_intercepts(skipped, n_tasks)
+        return C, b, A, info, report
+
+    def _store_solution(self, data, C, b, A, info, report):
+        """The fitted attributes of the solution ``C, b, A`` on ``data``."""
+        placement = data.placement
+        self._store_fit(data.X, placement, C, A, report, n_iter=info["n_iter"],
+                        n_tasks=data.n_tasks, y_was_1d=data.was_1d, y=data.y)
+        if data.feature_map is not None:
+            self.feature_map_ = data.feature_map.to(placement.xp_in, placement.device_in)
+        skipped_tasks, shift = skipped_intercepts(data.skipped, data.n_tasks)
         # A skipped task's intercept is at its limit, so that it predicts its one
         # class with probability 1; the others are unchanged (shift 0).
-        self.intercept_ = placement.to_input(b + xp.astype(placement.to_compute(shift),
-                                                           b.dtype))
+        self.intercept_ = placement.to_input(b + placement.xp.astype(
+            placement.to_compute(shift), b.dtype))
         self.skipped_tasks_ = placement.to_input(skipped_tasks)
-        self._numeric_classes = all(c.dtype.kind in "biuf" for c in classes)
-        self._classes_host = classes
+        self._numeric_classes = all(c.dtype.kind in "biuf" for c in data.classes)
+        self._classes_host = data.classes
+        classes = data.classes
         if self._numeric_classes:
             classes = [placement.to_input(c) for c in classes]
-        self.classes_ = classes[0] if was_1d else classes
-        if skipped:
-            warnings.warn(
-                f"{len(skipped)} of {n_tasks} tasks have labels of only one class "
-                "with a positive weight and were left out of the fit: "
-                f"task{'s' if len(skipped) > 1 else ''} "
-                f"{describe_tasks(skipped_tasks, getattr(self, 'tasks_', None))}. "
-                "They predict that class with probability 1 (skipped_tasks_ lists "
-                "them). In cross-validation, cv=rkhsmtl.model_selection."
-                "MultiTaskStratifiedKFold(...) keeps both classes of every task in "
-                "the training folds where it can; single_class_tasks='raise' makes "
-                "this an error.", SingleClassTaskWarning, stacklevel=2)
-        return self
+        self.classes_ = classes[0] if data.was_1d else classes
 
     def _scores(self, X, method, columns=None):
         scores, xp_in, device_in = self._kernel_expansion(X, method, columns)
@@ -365,3 +420,44 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
         if self._y_was_1d:
             scores = xp_in.reshape(scores, (-1,))
         return scores
+
+
+class _FitData:
+    """The data of a fit as the solver takes it: inputs, labels (+-1), weights and,
+    after `factorise`, the kernel factor; and what decodes the solution (classes,
+    skipped tasks).
+
+    :class:`~rkhsmtl.MultiTaskKernelClassifierCV` prepares each training fold
+    once with it and solves every candidate on it.
+    """
+
+    def __init__(self, estimator, X, y, sample_weight):
+        self.X, self.placement = estimator._prepare_fit(X)
+        self.y = y
+        placement = self.placement
+        Y_pm, self.classes, self.was_1d = encode_binary_tasks(y, single_class="keep")
+        check_consistent_rows(self.X, Y_pm)
+        sample_weight = validate_sample_weight(sample_weight, placement.to_input(Y_pm),
+                                               placement.xp_in, placement.device_in)
+        W_host, self.skipped = binary_task_weights(
+            Y_pm, self.classes, sample_weight, estimator.class_weight,
+            estimator.fit_intercept, single_class=estimator.single_class_tasks,
+            task_names=task_names(y, Y_pm.shape[1]))
+        # As an all-zero sample_weight is refused: zero class weights everywhere
+        # would fit the zero model without a word.
+        check_positive_weights(W_host, Y_pm, "class_weight (times sample_weight)")
+        self.n_tasks = Y_pm.shape[1]
+        self.Y, self.W = placement.to_compute(Y_pm), placement.to_compute(W_host)
+        self.Phi = self.factor = self.feature_map = self.approximation_report = None
+
+    def factorise(self, estimator):
+        """``K = Phi Phi^T``: the factor every solve on this data shares."""
+        if getattr(estimator, "approximation", None) is not None:
+            # Explicit features phi(X): the primal route, as for the linear kernel.
+            self.Phi, self.feature_map, self.approximation_report = logistic_features(
+                estimator, self.X, self.placement, self.n_tasks)
+            self.factor = "primal"
+            return
+        gram = estimator._training_gram(self.X, self.placement)
+        self.Phi, self.factor = kernel_factor(gram, self.placement.xp,
+                                              prefer_features=estimator.solver != "eig")

@@ -15,45 +15,41 @@ from sklearn.model_selection import check_cv
 from sklearn.utils import _safe_indexing, indexable
 from sklearn.utils.metaestimators import _safe_split
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import check_is_fitted
 
 from ._backend import array_device, get_namespace, is_numpy_namespace, to_namespace, to_numpy
-from ._base import VersionedStateMixin, fill_task_doc
+from ._base import VersionedStateMixin, fill_doc
+from ._delegate import RefitDelegateMixin, refit_method
 from ._kernel_search import KernelGridSearchMixin
 from ._labels import (
     _as_label_array,
-    binary_task_weights,
     describe_tasks,
     encode_binary_tasks,
     missing_mask,
-    skipped_intercepts,
 )
-from ._solvers.logistic import fit_logistic_fixed, fit_logistic_learned, kernel_factor
 from ._validation import (
     check_consistent_rows,
-    check_positive_weights,
-    check_same_namespace,
     reset_fitted_attributes,
     task_names,
     validate_sample_weight,
     validate_X_fit,
 )
 from .exceptions import SingleClassTaskWarning
-from .logistic import MultiTaskKernelClassifier
+from .logistic import MultiTaskKernelClassifier, _FitData
 from .metrics import accuracy_score
 from .model_selection import _search_cv
-from .ridge_cv import _single
+
+# DEFAULT_ALPHAS: MultiTaskKernelRidgeCV's six decades. The loss is a weighted sum
+# here too, so good values grow with the label noise, not with n_samples.
+from .ridge_cv import DEFAULT_ALPHAS, SEARCH_DOCS, _single
 from .structure import resolve_task_structure
 
 __all__ = ["MultiTaskKernelClassifierCV"]
 
-# As MultiTaskKernelRidgeCV's: six decades. The loss is a weighted sum, so good
-# values grow with the label noise, not with n_samples.
-DEFAULT_ALPHAS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
 
-
-class MultiTaskKernelClassifierCV(KernelGridSearchMixin, VersionedStateMixin,
-                                  MultiOutputMixin, ClassifierMixin, BaseEstimator):
+@fill_doc(**SEARCH_DOCS)
+class MultiTaskKernelClassifierCV(RefitDelegateMixin, KernelGridSearchMixin,
+                                  VersionedStateMixin, MultiOutputMixin, ClassifierMixin,
+                                  BaseEstimator):
     r"""Multi-task kernel logistic classification with built-in selection of alpha,
     gamma and task structure.
 
@@ -82,12 +78,7 @@ class MultiTaskKernelClassifierCV(KernelGridSearchMixin, VersionedStateMixin,
         Values of the kernel's ``gamma`` to try; None tries only ``gamma=None``
         (``1 / n_features``). Each value costs one kernel matrix and one
         eigendecomposition per fold.
-    degree : float, default=3
-        Degree of the polynomial kernel.
-    coef0 : float, default=1
-        Zero coefficient of the polynomial and sigmoid kernels.
-    kernel_params : dict, default=None
-        Additional parameters of a callable kernel.
+    %(kernel_params)s
     task_structures : list, default=("independent",)
         Task structures to try, each as ``task_structure`` of
         :class:`MultiTaskKernelClassifier` takes it (a name, a structure object
@@ -135,16 +126,7 @@ class MultiTaskKernelClassifierCV(KernelGridSearchMixin, VersionedStateMixin,
 
     Attributes
     ----------
-    alpha_ : float
-        The selected ``alpha``.
-    gamma_ : float or None
-        The selected ``gamma`` (a value of ``gammas``; None for the default).
-    task_structure_ : array of shape (n_tasks, n_tasks)
-        The task-structure matrix of the refitted model (the learned one for a
-        learned structure); only with ``refit=True``.
-    best_params_ : dict
-        ``{"alpha": ..., "gamma": ..., "task_structure": ...}`` of the best
-        candidate (the structure as given in ``task_structures``).
+    %(selected_attributes)s
     best_score_ : float
         Its mean score over the folds (greater is better).
     best_index_ : int
@@ -171,14 +153,7 @@ class MultiTaskKernelClassifierCV(KernelGridSearchMixin, VersionedStateMixin,
         of the refit; with ``refit=False`` those a fit on all the data gives).
     n_iter_ : int
         ``n_iter_`` of the refit; only with ``refit=True``.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when ``X`` has string column names.
-    n_tasks_ : int
-        Number of tasks.
-    tasks_ : ndarray of shape (`n_tasks_`,)
-        Task names (the column names of a DataFrame ``y``).
+    %(data_attributes)s
 
     See Also
     --------
@@ -270,6 +245,8 @@ class MultiTaskKernelClassifierCV(KernelGridSearchMixin, VersionedStateMixin,
 
     # fit takes the whole wide problem: Y (n, T) with NaN, sample_weight (n, T).
     _accepts_wide_targets = True
+    _estimator = MultiTaskKernelClassifier
+    _namespace_attribute = "task_structure_"
 
     # ------------------------------------------------------------------ checks
     def _check_grid(self):
@@ -383,102 +360,11 @@ class MultiTaskKernelClassifierCV(KernelGridSearchMixin, VersionedStateMixin,
                             "scorers), or use fewer folds.")
 
     # ----------------------------------------------------------------- predict
-    def _refitted(self, method, X):
-        check_is_fitted(self)
-        if not self.refit:
-            raise AttributeError(
-                f"{method} is not available with refit=False: nothing was refitted. "
-                "Set refit=True, or fit MultiTaskKernelClassifier with best_params_.")
-        check_same_namespace(X, self, attribute="task_structure_", method=method)
-        return self.best_estimator_
-
-    @fill_task_doc
-    def decision_function(self, X, task=None):
-        """Decision values of :attr:`best_estimator_`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs (the test-by-training kernel with ``kernel="precomputed"``).
-        %(task)s
-
-        Returns
-        -------
-        scores : array of shape (n_samples, n_tasks) or (n_samples,)
-            As :meth:`MultiTaskKernelClassifier.decision_function`.
-        """
-        return self._refitted("decision_function", X).decision_function(X, task=task)
-
-    @fill_task_doc
-    def predict_proba(self, X, task=None):
-        """Probabilities of :attr:`best_estimator_`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-        %(task)s
-
-        Returns
-        -------
-        proba : array of shape (n_samples, n_tasks), (n_samples, 2) or (n_samples,)
-            As :meth:`MultiTaskKernelClassifier.predict_proba`.
-        """
-        return self._refitted("predict_proba", X).predict_proba(X, task=task)
-
-    @fill_task_doc
-    def predict_log_proba(self, X, task=None):
-        """Log-probabilities of :attr:`best_estimator_`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-        %(task)s
-
-        Returns
-        -------
-        log_proba : array of the shape of :meth:`predict_proba`
-            As :meth:`MultiTaskKernelClassifier.predict_log_proba`.
-        """
-        return self._refitted("predict_log_proba", X).predict_log_proba(X, task=task)
-
-    @fill_task_doc
-    def predict(self, X, task=None):
-        """Labels predicted by :attr:`best_estimator_`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-        %(task)s
-
-        Returns
-        -------
-        labels : array of shape (n_samples, n_tasks) or (n_samples,)
-            As :meth:`MultiTaskKernelClassifier.predict`.
-        """
-        return self._refitted("predict", X).predict(X, task=task)
-
-    def score(self, X, y, sample_weight=None):
-        """Mean over tasks of the accuracy on each task's observed labels.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Test inputs.
-        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
-            True labels; missing ones (NaN, None, ``pandas.NA``) are ignored.
-        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
-                default=None
-            Weights.
-
-        Returns
-        -------
-        score : float
-            :meth:`MultiTaskKernelClassifier.score` of :attr:`best_estimator_`.
-        """
-        return self._refitted("score", X).score(X, y, sample_weight=sample_weight)
+    decision_function = refit_method(MultiTaskKernelClassifier, "decision_function")
+    predict_proba = refit_method(MultiTaskKernelClassifier, "predict_proba")
+    predict_log_proba = refit_method(MultiTaskKernelClassifier, "predict_log_proba")
+    predict = refit_method(MultiTaskKernelClassifier, "predict")
+    score = refit_method(MultiTaskKernelClassifier, "score")
 
 
 # ---------------------------------------------------------------------- folds
@@ -532,77 +418,34 @@ class _FoldFit:
     stores it in the classifier as that ``fit`` would."""
 
     def __init__(self, estimator, X, y, sample_weight):
-        est = self.estimator = estimator
-        self.X, self.placement = est._prepare_fit(X)
-        self.y = y
-        placement = self.placement
-        Y_pm, self.classes, self.was_1d = encode_binary_tasks(y, single_class="keep")
-        check_consistent_rows(self.X, Y_pm)
-        sample_weight = validate_sample_weight(sample_weight, placement.to_input(Y_pm),
-                                               placement.xp_in, placement.device_in)
-        W_host, self.skipped = binary_task_weights(
-            Y_pm, self.classes, sample_weight, est.class_weight, est.fit_intercept,
-            single_class=est.single_class_tasks,
-            task_names=task_names(y, Y_pm.shape[1]))
-        check_positive_weights(W_host, Y_pm, "class_weight (times sample_weight)")
-        self.n_tasks = Y_pm.shape[1]
-        xp = self.xp = placement.xp
-        self.Y, self.W = placement.to_compute(Y_pm), placement.to_compute(W_host)
-        gram = est._training_gram(self.X, placement)
+        self.estimator = estimator
+        self.data = _FitData(estimator, X, y, sample_weight)
+        self.skipped = self.data.skipped
         # Once per fold and gamma: every structure and alpha shares it.
-        self.Phi, self.factor = kernel_factor(gram, xp,
-                                              prefer_features=est.solver != "eig")
+        self.data.factorise(estimator)
 
     def fit(self, structure, spec, alpha, previous, warm_structure=False):
         """Solve at ``alpha`` from ``previous = (C, b, A)`` (None: cold; a learned
         structure starts from its ``A`` with ``warm_structure``) and return the
         fitted classifier, the new ``(C, b, A)`` and the report."""
-        est, xp, placement = self.estimator, self.xp, self.placement
-        initial = None if previous is None else previous[:2]
-        kwargs = dict(fit_intercept=est.fit_intercept, tol=float(est.tol),
-                      max_iter=int(est.max_iter), initial=initial)
+        est, data = self.estimator, self.data
+        A_fixed = None if structure.is_learned else structure.task_matrix(data.n_tasks)
         with warnings.catch_warnings():
             # A point of the path that stops at max_iter is still scored; one
             # warning after the folds counts them, and the refit warns if the
             # selected one does.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            if structure.is_learned:
-                C, b, A, info = fit_logistic_learned(
-                    self.Phi, self.Y, self.W, structure, alpha, xp,
-                    initial_structure=(previous[2] if previous is not None
-                                       and warm_structure else None),
-                    **kwargs)
-                newton, n_newton = info["newton"], info["newton_iterations"]
-            else:
-                A = xp.astype(placement.to_compute(structure.task_matrix(self.n_tasks)),
-                              self.Y.dtype)
-                C, b, info = fit_logistic_fixed(self.Phi, self.Y, self.W, A, alpha, xp,
-                                                **kwargs)
-                newton, n_newton = info, info["n_iter"]
-        report = {
-            "solver": self.factor,
-            "objective": newton["objective"],
-            "gradient_max": newton["gradient_max"],
-            "gradient_scale": newton["scale"],
-            "newton_iterations": newton["n_iter"],
-            "cg_iterations": newton["n_cg"],
-            "converged": info["converged"],
-        }
+            C, b, A, info, report = est._solve(
+                data, structure, A_fixed, alpha,
+                initial=None if previous is None else previous[:2],
+                initial_structure=(previous[2] if previous is not None
+                                   and warm_structure else None))
         # What MultiTaskKernelClassifier.fit stores, so that the scorer sees the
         # classifier a refit on this fold would give.
         reset_fitted_attributes(est, keep=("n_features_in_", "feature_names_in_"))
         est.set_params(alpha=alpha, task_structure=clone(spec, safe=False))
-        est._store_fit(self.X, placement, C, A, report, n_iter=info["n_iter"],
-                       n_tasks=self.n_tasks, y_was_1d=self.was_1d, y=self.y)
-        skipped_tasks, shift = skipped_intercepts(self.skipped, self.n_tasks)
-        est.intercept_ = placement.to_input(
-            b + xp.astype(placement.to_compute(shift), b.dtype))
-        est.skipped_tasks_ = placement.to_input(skipped_tasks)
-        est._numeric_classes = all(c.dtype.kind in "biuf" for c in self.classes)
-        est._classes_host = self.classes
-        classes = ([placement.to_input(c) for c in self.classes]
-                   if est._numeric_classes else self.classes)
-        est.classes_ = classes[0] if self.was_1d else classes
+        est._store_solution(data, C, b, A, info, report)
+        n_newton = info["newton_iterations"] if structure.is_learned else info["n_iter"]
         return est, (C, b, A), {"newton_iterations": n_newton,
                                 "converged": info["converged"]}
 

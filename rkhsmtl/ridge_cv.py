@@ -11,10 +11,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import check_cv
-from sklearn.utils.validation import check_is_fitted
 
 from ._backend import array_device, to_namespace, to_numpy
-from ._base import Placement, VersionedStateMixin, fill_task_doc
+from ._base import Placement, VersionedStateMixin, fill_doc
+from ._delegate import RefitDelegateMixin, refit_method
 from ._kernel_search import KernelGridSearchMixin
 from ._memory import check_memory, eigendecomposition_bytes, memory_budget
 from ._solvers import SOLVERS, solve_fixed_structure
@@ -33,7 +33,6 @@ from ._solvers.loo import (
 from ._solvers.plan import complete_sample_weights
 from ._validation import (
     SPLITTER_ADVICE,
-    check_same_namespace,
     entry_weights,
     reset_fitted_attributes,
     task_names,
@@ -42,7 +41,6 @@ from ._validation import (
     validate_X_fit,
 )
 from .kernels import PairwiseKernel, TrainingGram
-from .metrics import nan_r2_score
 from .model_selection import MultiTaskStratifiedKFold
 from .ridge import MultiTaskKernelRidge
 from .structure import resolve_task_structure
@@ -52,6 +50,34 @@ __all__ = ["MultiTaskKernelRidgeCV"]
 # Six decades: the closed forms make every extra alpha cost O(n^2 T), so the
 # default grid is wider than RidgeCV's (0.1, 1, 10).
 DEFAULT_ALPHAS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
+
+# The documentation of MultiTaskKernelClassifierCV shares these (%(name)s).
+SEARCH_DOCS = {
+    "kernel_params": """degree : float, default=3
+        Degree of the polynomial kernel.
+    coef0 : float, default=1
+        Zero coefficient of the polynomial and sigmoid kernels.
+    kernel_params : dict, default=None
+        Additional parameters of a callable kernel.""",
+    "selected_attributes": """alpha_ : float
+        The selected ``alpha``.
+    gamma_ : float or None
+        The selected ``gamma`` (a value of ``gammas``; None for the default).
+    task_structure_ : array of shape (n_tasks, n_tasks)
+        The task-structure matrix of the refitted model (the learned one for a
+        learned structure); only with ``refit=True``.
+    best_params_ : dict
+        ``{"alpha": ..., "gamma": ..., "task_structure": ...}`` of the best
+        candidate (the structure as given in ``task_structures``).""",
+    "data_attributes": """n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during fit, when ``X`` has string column names.
+    n_tasks_ : int
+        Number of tasks.
+    tasks_ : ndarray of shape (`n_tasks_`,)
+        Task names (the column names of a DataFrame ``y``).""",
+}
 
 
 class _PredictionTable(RegressorMixin, BaseEstimator):
@@ -69,8 +95,9 @@ class _PredictionTable(RegressorMixin, BaseEstimator):
         return self
 
 
-class MultiTaskKernelRidgeCV(KernelGridSearchMixin, VersionedStateMixin, MultiOutputMixin,
-                             RegressorMixin, BaseEstimator):
+@fill_doc(**SEARCH_DOCS)
+class MultiTaskKernelRidgeCV(RefitDelegateMixin, KernelGridSearchMixin, VersionedStateMixin,
+                             MultiOutputMixin, RegressorMixin, BaseEstimator):
     r"""Multi-task kernel ridge with built-in selection of alpha, gamma and structure.
 
     Chooses ``alpha``, the kernel's ``gamma`` and the task structure of
@@ -102,12 +129,7 @@ class MultiTaskKernelRidgeCV(KernelGridSearchMixin, VersionedStateMixin, MultiOu
         (``1 / n_features``). Each value costs one kernel matrix and one
         eigendecomposition (or, with missing labels, one factorisation per
         ``alpha``).
-    degree : float, default=3
-        Degree of the polynomial kernel.
-    coef0 : float, default=1
-        Zero coefficient of the polynomial and sigmoid kernels.
-    kernel_params : dict, default=None
-        Additional parameters of a callable kernel.
+    %(kernel_params)s
     task_structures : list, default=("independent",)
         Task structures to try, each as ``task_structure`` of
         :class:`MultiTaskKernelRidge` takes it (a name, a structure object or a
@@ -156,16 +178,7 @@ class MultiTaskKernelRidgeCV(KernelGridSearchMixin, VersionedStateMixin, MultiOu
 
     Attributes
     ----------
-    alpha_ : float
-        The selected ``alpha``.
-    gamma_ : float or None
-        The selected ``gamma`` (a value of ``gammas``; None for the default).
-    task_structure_ : array of shape (n_tasks, n_tasks)
-        The task-structure matrix of the refitted model (the learned one for a
-        learned structure); only with ``refit=True``.
-    best_params_ : dict
-        ``{"alpha": ..., "gamma": ..., "task_structure": ...}`` of the best
-        candidate (the structure as given in ``task_structures``).
+    %(selected_attributes)s
     best_score_ : float
         Its score (greater is better).
     best_index_ : int
@@ -193,14 +206,7 @@ class MultiTaskKernelRidgeCV(KernelGridSearchMixin, VersionedStateMixin, MultiOu
         order is below the dual one: ``n_samples`` for complete targets, ``N``
         otherwise; learned structures count as full rank). None with ``cv=``
         folds.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when ``X`` has string column names.
-    n_tasks_ : int
-        Number of tasks.
-    tasks_ : ndarray of shape (`n_tasks_`,)
-        Task names (the column names of a DataFrame ``y``).
+    %(data_attributes)s
 
     See Also
     --------
@@ -273,6 +279,8 @@ class MultiTaskKernelRidgeCV(KernelGridSearchMixin, VersionedStateMixin, MultiOu
 
     # fit takes the whole wide problem: Y (n, T) with NaN, sample_weight (n, T).
     _accepts_wide_targets = True
+    _estimator = MultiTaskKernelRidge
+    _namespace_attribute = "task_structure_"
 
     @property
     def _inner_solver(self):
@@ -548,52 +556,8 @@ class MultiTaskKernelRidgeCV(KernelGridSearchMixin, VersionedStateMixin, MultiOu
                             "and weights of the test folds.")
 
     # ----------------------------------------------------------------- predict
-    @fill_task_doc
-    def predict(self, X, task=None):
-        """Predictions of :attr:`best_estimator_`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs (the test-by-training kernel with ``kernel="precomputed"``).
-        %(task)s
-
-        Returns
-        -------
-        Y_pred : array of shape (n_samples, n_tasks) or (n_samples,)
-            As :meth:`MultiTaskKernelRidge.predict`.
-        """
-        estimator = self._refitted("predict")
-        check_same_namespace(X, self, attribute="task_structure_", method="predict")
-        return estimator.predict(X, task=task)
-
-    def score(self, X, y, sample_weight=None):
-        """Mean over tasks of the coefficient of determination on observed entries.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Test inputs.
-        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
-            True labels, NaN for missing (ignored).
-        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
-                default=None
-            Weights.
-
-        Returns
-        -------
-        score : float
-            :func:`rkhsmtl.metrics.nan_r2_score` of :meth:`predict`.
-        """
-        return nan_r2_score(y, self.predict(X), sample_weight=sample_weight)
-
-    def _refitted(self, method):
-        check_is_fitted(self)
-        if not self.refit:
-            raise AttributeError(
-                f"{method} is not available with refit=False: nothing was refitted. "
-                "Set refit=True, or fit MultiTaskKernelRidge(**best_params_).")
-        return self.best_estimator_
+    predict = refit_method(MultiTaskKernelRidge, "predict")
+    score = refit_method(MultiTaskKernelRidge, "score")
 
 
 # ---------------------------------------------------------------------- helpers

@@ -44,6 +44,7 @@ ESTIMATORS = [
     MultiTaskKernelClassifier(kernel="linear", task_structure="mean_regularized",
                               class_weight="balanced"),
     MultiTaskKernelClassifier(kernel="poly", degree=2, task_structure="relation"),
+    MultiTaskKernelClassifier(approximation="nystrom", n_components=50),
     MultiTaskKernelClassifierCV(alphas=(0.1, 1.0), cv=2),
     # tol=1e-10: the sample-weight equivalence check compares predictions at
     # rtol=1e-7 on an ill-conditioned 15-sample problem; the default tol=1e-6 (a

@@ -13,9 +13,14 @@ and ``A = Psi Psi^T`` (``Psi = V diag(sigma)^{1/2}``), every ``F = K C A`` is
     J(Z, b) = L(Phi Z Psi^T + 1 b^T) + alpha ||Z||_F^2,
 
 a plain L2-penalised logistic regression in ``Z`` that allows a singular ``K`` or
-``A`` (zero eigenvalues are dropped). The Newton system ``H p = -grad J`` is solved
-by the package's conjugate gradients (:func:`.krylov.pcg`, on pairs ``(Z, b)``, to
-the Eisenstat-Walker relative residual ``min(0.5, sqrt(||grad J|| / scale))``),
+``A`` (zero eigenvalues are dropped). ``Phi`` may also be explicit features of a
+low-rank kernel approximation (Nyström or random Fourier features), held in memory
+(:class:`DenseFeatures`) or recomputed by chunks of rows at every product
+(:class:`StreamedFeatures`: one pass over the rows per Hessian product, memory
+``O(b m)`` for a chunk of ``b`` rows instead of ``O(n m)``). The Newton system
+``H p = -grad J`` is solved by the package's conjugate gradients
+(:func:`.krylov.pcg`, on pairs ``(Z, b)``, to the Eisenstat-Walker relative
+residual ``min(0.5, sqrt(||grad J|| / scale))``),
 preconditioned by the exact diagonal of the Hessian, which is cheap in these
 coordinates: ``(Phi o Phi)^T D (Psi o Psi) + 2 alpha``. The step is safeguarded by
 an Armijo backtracking line search.
@@ -40,8 +45,9 @@ from .._memory import check_memory, eigendecomposition_bytes
 from .complete import task_eigh
 from .krylov import axpy, inner, norm, pcg
 
-__all__ = ["LogisticProblem", "fit_logistic_fixed", "fit_logistic_learned",
-           "kernel_factor", "solve_logistic", "task_factor"]
+__all__ = ["DenseFeatures", "LogisticProblem", "StreamedFeatures", "as_features",
+           "fit_logistic_fixed", "fit_logistic_learned", "kernel_factor",
+           "solve_logistic", "task_factor"]
 
 # Eigenvalues below this fraction of the largest (times the order) are dropped from
 # the factors: they carry no information at double precision.
@@ -109,12 +115,138 @@ def task_factor(A, xp):
     return V * xp.sqrt(sigma)[None, :]
 
 
+class DenseFeatures:
+    """Products with a feature matrix ``Phi`` (n x r) held in memory.
+
+    The logistic solver touches ``Phi`` only through these products, so that
+    :class:`StreamedFeatures` can recompute it by chunks of rows instead.
+
+    Parameters
+    ----------
+    Phi : array of shape (n, r)
+    xp : module
+    block_rows : int or None
+        Rows per chunk of the squared features of the Hessian diagonal (None: all).
+    """
+
+    streamed = False
+
+    def __init__(self, Phi, xp, block_rows=None):
+        self.Phi, self.xp = Phi, xp
+        self.shape = tuple(Phi.shape)
+        self.block_rows = self.shape[0] if block_rows is None else max(int(block_rows), 1)
+
+    def chunks(self):
+        """``(start, stop, Phi[start:stop])`` over the rows, in order."""
+        n = self.shape[0]
+        for start in range(0, n, self.block_rows):
+            stop = min(start + self.block_rows, n)
+            yield start, stop, self.Phi[start:stop, :]
+
+    def dot(self, M):
+        """``Phi @ M``."""
+        return self.Phi @ M
+
+    def tdot(self, G):
+        """``Phi^T @ G``."""
+        return self.Phi.T @ G
+
+    def sq_tdot(self, D):
+        """``(Phi o Phi)^T @ D``, by chunks of rows (no second ``n x r`` array)."""
+        out = None
+        for start, stop, Phi in self.chunks():
+            part = (Phi * Phi).T @ D[start:stop, :]
+            out = part if out is None else out + part
+        return out
+
+    def sandwich(self, M, rows, right):
+        """``Phi^T (rows(Phi M) @ right)`` and ``rows(Phi M)``.
+
+        ``rows(F, start, stop)`` maps the chunk ``F = (Phi M)[start:stop]`` of the
+        scores to the chunk of an ``(n, T)`` array (e.g. ``D o (F + c)``).
+        """
+        R = rows(self.dot(M), 0, self.shape[0])
+        return self.tdot(R @ right), R
+
+
+class StreamedFeatures(DenseFeatures):
+    """Products with ``Phi = transform(X)`` recomputed by chunks of rows.
+
+    Nothing of size ``n x r`` is held: each product is one pass over the rows
+    (:meth:`sandwich` is a whole Hessian product in one pass), at the price of
+    evaluating the features again.
+
+    Parameters
+    ----------
+    transform : callable
+        ``transform(X_chunk) -> Phi_chunk`` of shape ``(rows, r)``.
+    X : array of shape (n, d)
+        Inputs.
+    n_components : int
+        ``r``, the number of features.
+    xp : module
+    block_rows : int
+        Rows per chunk.
+    """
+
+    streamed = True
+
+    def __init__(self, transform, X, n_components, xp, block_rows):
+        self.transform, self.X, self.xp = transform, X, xp
+        self.shape = (int(X.shape[0]), int(n_components))
+        self.block_rows = max(int(block_rows), 1)
+        self.n_passes = 0
+
+    def chunks(self):
+        """``(start, stop, Phi[start:stop])``, each chunk computed from ``X``."""
+        self.n_passes += 1
+        n = self.shape[0]
+        for start in range(0, n, self.block_rows):
+            stop = min(start + self.block_rows, n)
+            yield start, stop, self.transform(self.X[start:stop, :])
+
+    def dot(self, M):
+        xp = self.xp
+        out = xp.empty((self.shape[0], M.shape[1]), dtype=M.dtype,
+                       device=array_device(M))
+        for start, stop, Phi in self.chunks():
+            out[start:stop, :] = Phi @ M
+        return out
+
+    def tdot(self, G):
+        out = None
+        for start, stop, Phi in self.chunks():
+            part = Phi.T @ G[start:stop, :]
+            out = part if out is None else out + part
+        return out
+
+    def sandwich(self, M, rows, right):
+        xp = self.xp
+        R = xp.empty((self.shape[0], M.shape[1]), dtype=M.dtype,
+                     device=array_device(M))
+        out = None
+        for start, stop, Phi in self.chunks():
+            R_part = rows(Phi @ M, start, stop)
+            R[start:stop, :] = R_part
+            part = Phi.T @ (R_part @ right)
+            out = part if out is None else out + part
+        return out, R
+
+
+def as_features(Phi, xp):
+    """``Phi`` as a features object (:class:`DenseFeatures` for an array)."""
+    if isinstance(Phi, DenseFeatures):
+        return Phi
+    return DenseFeatures(Phi, xp)
+
+
 class LogisticProblem:
     """``J(Z, b)`` of the module docstring with its gradient and Hessian products.
 
     Parameters
     ----------
-    Phi : array of shape (n, r)
+    Phi : array of shape (n, r), DenseFeatures or StreamedFeatures
+        Kernel factor or explicit features.
     Psi : array of shape (T, q)
     Y_pm : array of shape (n, T)
         Labels in {-1, +1}, NaN where missing.
@@ -126,27 +258,27 @@ class LogisticProblem:
     """
 
     def __init__(self, Phi, Psi, Y_pm, W, alpha, fit_intercept, xp):
-        self.Phi, self.Psi, self.alpha, self.xp = Phi, Psi, float(alpha), xp
+        self.features = as_features(Phi, xp)
+        self.Psi, self.alpha, self.xp = Psi, float(alpha), xp
         self.fit_intercept = bool(fit_intercept)
         observed = ~xp.isnan(Y_pm)
         zeros = xp.zeros_like(Y_pm)
         self.Y = xp.where(observed, Y_pm, zeros)
         self.W = xp.where(observed, W, zeros)
         self.n, self.T = Y_pm.shape
-        self.Phi_sq = Phi * Phi
         self.Psi_sq = Psi * Psi
 
     # -- parameters are pairs (Z, b) ------------------------------------------
     def zero(self):
         xp = self.xp
-        device = array_device(self.Phi)
-        return (xp.zeros((self.Phi.shape[1], self.Psi.shape[1]), dtype=self.Phi.dtype,
-                         device=device),
-                xp.zeros((self.T,), dtype=self.Phi.dtype, device=device))
+        device = array_device(self.Y)
+        return (xp.zeros((self.features.shape[1], self.Psi.shape[1]),
+                         dtype=self.Y.dtype, device=device),
+                xp.zeros((self.T,), dtype=self.Y.dtype, device=device))
 
     def scores(self, params):
         Z, b = params
-        return self.Phi @ (Z @ self.Psi.T) + b[None, :]
+        return self.features.dot(Z @ self.Psi.T) + b[None, :]
 
     def evaluate(self, params, *, derivatives=True):
         """Objective, gradient pair, Hessian diagonal weights ``D`` and ``G``."""
@@ -158,19 +290,26 @@ class LogisticProblem:
             return objective, None, None, None
         return objective, self._gradient(G, Z), D, G
 
-    def _gradient(self, G, Z):
-        grad_Z = self.Phi.T @ (G @ self.Psi) + 2.0 * self.alpha * Z
+    def _gradient(self, G, Z, PhiT_G_Psi=None):
+        if PhiT_G_Psi is None:
+            PhiT_G_Psi = self.features.tdot(G @ self.Psi)
+        grad_Z = PhiT_G_Psi + 2.0 * self.alpha * Z
         grad_b = self.xp.sum(G, axis=0) if self.fit_intercept else self.xp.zeros_like(
             G[0, :])
         return grad_Z, grad_b
 
     def hessian_product(self, D, direction):
         P, c = direction
-        dF = D * (self.Phi @ (P @ self.Psi.T) + c[None, :])
-        return self._gradient(dF, P)
+
+        def curvature(F, start, stop):
+            return D[start:stop, :] * (F + c[None, :])
+
+        # One pass over the rows of Phi, whether it is held or streamed.
+        PhiT_dF_Psi, dF = self.features.sandwich(P @ self.Psi.T, curvature, self.Psi)
+        return self._gradient(dF, P, PhiT_dF_Psi)
 
     def hessian_diagonal(self, D):
-        diag_Z = self.Phi_sq.T @ (D @ self.Psi_sq) + 2.0 * self.alpha
+        diag_Z = self.features.sq_tdot(D @ self.Psi_sq) + 2.0 * self.alpha
         diag_b = self.xp.sum(D, axis=0) if self.fit_intercept else self.xp.ones_like(
             D[0, :])
         # A task whose observed entries all have D ~ 0 (saturated) keeps a usable
@@ -194,7 +333,7 @@ def _step_is_small(problem, direction, params, rtol):
     """
     xp = problem.xp
     P, c = direction
-    moved = problem.Phi @ (P @ problem.Psi.T) + c[None, :]
+    moved = problem.features.dot(P @ problem.Psi.T) + c[None, :]
     scores = problem.scores(params)
     size = max(1.0, float(xp.max(xp.abs(scores))))
     return float(xp.max(xp.abs(moved))) <= rtol * size
@@ -214,7 +353,7 @@ def _newton_system(problem, D):
 
 
 def solve_logistic(problem, *, initial=None, tol=1e-6, max_iter=100, max_cg=200,
-                   scale=None, warn=True):
+                   scale=None, warn=True, verbose=0):
     """Newton-CG on a :class:`LogisticProblem`.
 
     Parameters
@@ -238,6 +377,8 @@ def solve_logistic(problem, *, initial=None, tol=1e-6, max_iter=100, max_cg=200,
         gradient of the zero model, which sets the units of the problem).
     warn : bool
         Emit a `ConvergenceWarning` when ``max_iter`` is reached.
+    verbose : int
+        Print the objective, gradient and CG iterations of every Newton step.
 
     Returns
     -------
@@ -323,6 +464,10 @@ def solve_logistic(problem, *, initial=None, tol=1e-6, max_iter=100, max_cg=200,
             break
         params = candidate
         objective, grad, D, G = problem.evaluate(params)
+        if verbose:
+            print(f"[rkhsmtl] Newton {n_iter:3d}  objective {objective:.10g}  "
+                  f"max|grad| {_max_abs(grad, xp):.2e}  CG {n_cg:3d}  step {step:g}",
+                  flush=True)
     else:
         converged = _max_abs(grad, xp) <= tol * scale
     if not converged and warn:
@@ -358,22 +503,22 @@ def _warm_params(problem, initial):
             f"initial must be a pair (C, b) of shapes {(problem.n, problem.T)} and "
             f"{(problem.T,)} (dual coefficients and intercepts of the same samples "
             f"and tasks), got {tuple(C.shape)} and {tuple(b.shape)}.")
-    # Phi has full column rank, so Z = Phi^T C Psi is the one Z with
-    # Phi Z Psi^T = K C A: the same function in this problem's coordinates.
-    Z = problem.Phi.T @ (C @ problem.Psi)
+    # Z = Phi^T C Psi gives Phi Z Psi^T = K C A: the same function in this
+    # problem's coordinates (the only such Z when Phi has full column rank).
+    Z = problem.features.tdot(C @ problem.Psi)
     if not problem.fit_intercept:
         b = problem.xp.zeros_like(b)  # the intercepts are then fixed at zero
     return Z, b
 
 
 def fit_logistic_fixed(Phi, Y_pm, W, A, alpha, xp, *, fit_intercept=True, tol=1e-6,
-                       max_iter=100, max_cg=200, initial=None):
+                       max_iter=100, max_cg=200, initial=None, verbose=0):
     """Fixed task structure: dual coefficients, intercepts and a report.
 
     Parameters
     ----------
-    Phi : array of shape (n, r)
-        Kernel factor (:func:`kernel_factor`).
+    Phi : array of shape (n, r), DenseFeatures or StreamedFeatures
+        Kernel factor (:func:`kernel_factor`) or explicit features.
     Y_pm, W : arrays of shape (n, T)
         Labels in {-1, +1} (NaN where missing) and entry weights.
     A : array of shape (T, T)
@@ -384,6 +529,8 @@ def fit_logistic_fixed(Phi, Y_pm, W, A, alpha, xp, *, fit_intercept=True, tol=1e
         Newton-CG starts from their function ``K C A + b``. None starts from the
         zero model. The stopping rule is the same either way (its scale is the
         zero model's gradient), so both reach the optimum within ``tol``.
+    verbose : int, default=0
+        Print one line per Newton iteration.
 
     Returns
     -------
@@ -395,7 +542,8 @@ def fit_logistic_fixed(Phi, Y_pm, W, A, alpha, xp, *, fit_intercept=True, tol=1e
     Psi = task_factor(A, xp)
     problem = LogisticProblem(Phi, Psi, Y_pm, W, alpha, fit_intercept, xp)
     (Z, b), info = solve_logistic(problem, initial=_warm_params(problem, initial),
-                                  tol=tol, max_iter=max_iter, max_cg=max_cg)
+                                  tol=tol, max_iter=max_iter, max_cg=max_cg,
+                                  verbose=verbose)
     # Phi^T C A, exactly: recovering it from C = -G / (2 alpha) cancels badly on
     # unscaled inputs (Phi^T G is ~1e-30 of its terms at the optimum).
     info["coef"] = Z @ Psi.T
@@ -437,6 +585,7 @@ def fit_logistic_learned(Phi, Y_pm, W, structure, alpha, xp, *, fit_intercept=Tr
     )
 
     T = Y_pm.shape[1]
+    features = as_features(Phi, xp)
     if initial_structure is None:
         A0 = _to_like(structure.task_matrix(T), Y_pm, xp)
     elif tuple(initial_structure.shape) != (T, T):
@@ -460,12 +609,12 @@ def fit_logistic_learned(Phi, Y_pm, W, structure, alpha, xp, *, fit_intercept=Tr
 
     def b_step(A):
         Psi = task_factor(A, xp)
-        problem = LogisticProblem(Phi, Psi, Y_pm, W, alpha, fit_intercept, xp)
+        problem = LogisticProblem(features, Psi, Y_pm, W, alpha, fit_intercept, xp)
         initial = None
         if last["C"] is not None:
             # The previous function expressed in the new coordinates: Z = Phi^T C Psi
             # gives Phi Z Psi^T = K C A for the new A.
-            initial = (Phi.T @ (last["C"] @ Psi), last["b"])
+            initial = (features.tdot(last["C"] @ Psi), last["b"])
         (Z, b), info = solve_logistic(problem, initial=initial, tol=newton_tol,
                                       max_iter=newton_max_iter, max_cg=max_cg,
                                       warn=False)

@@ -192,14 +192,23 @@ default=None
         metric = accuracy_score if is_classifier(self) else r2_score
         return metric(y, self.predict(X), sample_weight=sample_weight, average="macro")
 
-    def _binary_column(self, output, t, method):
-        output = np.asarray(output)
-        if output.ndim == 2:
-            if output.shape[1] != 2:
-                raise ValueError(f"Task {t} has {output.shape[1]} classes; {method} of a "
-                                 "PerTaskEstimator needs binary tasks.")
-            output = output[:, 1]
-        return output
+    def _binary_columns(self, method, X):
+        """``method`` of every task's model, one column per task (that of
+        ``classes_[t][1]`` for two-column outputs); after a 1-D ``y``, the model's
+        own output."""
+        check_is_fitted(self)
+        if self._y_was_1d:
+            return getattr(self.estimators_[0], method)(X)
+        columns = []
+        for t, estimator in enumerate(self.estimators_):
+            output = np.asarray(getattr(estimator, method)(X))
+            if output.ndim == 2:
+                if output.shape[1] != 2:
+                    raise ValueError(f"Task {t} has {output.shape[1]} classes; {method} "
+                                     "of a PerTaskEstimator needs binary tasks.")
+                output = output[:, 1]
+            columns.append(output)
+        return np.column_stack(columns)
 
     @available_if(_base_has("predict_proba"))
     def predict_proba(self, X):
@@ -215,12 +224,7 @@ default=None
         proba : ndarray of shape (n_samples, n_tasks)
             When fitted on a 1-D ``y``, the base estimator's own output.
         """
-        check_is_fitted(self)
-        if self._y_was_1d:
-            return self.estimators_[0].predict_proba(X)
-        return np.column_stack([self._binary_column(e.predict_proba(X), t,
-                                                    "predict_proba")
-                                for t, e in enumerate(self.estimators_)])
+        return self._binary_columns("predict_proba", X)
 
     @available_if(_base_has("decision_function"))
     def decision_function(self, X):
@@ -236,9 +240,4 @@ default=None
         scores : ndarray of shape (n_samples, n_tasks)
             When fitted on a 1-D ``y``, the base estimator's own output.
         """
-        check_is_fitted(self)
-        if self._y_was_1d:
-            return self.estimators_[0].decision_function(X)
-        return np.column_stack([self._binary_column(e.decision_function(X), t,
-                                                    "decision_function")
-                                for t, e in enumerate(self.estimators_)])
+        return self._binary_columns("decision_function", X)

@@ -10,10 +10,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, Regre
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.model_selection import check_cv
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import check_is_fitted
 
 from .._backend import array_device, get_namespace, to_namespace, to_numpy
-from .._base import ShortcutParamsMixin, VersionedStateMixin, fill_task_doc
+from .._base import ShortcutParamsMixin, VersionedStateMixin
+from .._delegate import RefitDelegateMixin, refit_method
 from .._labels import check_both_classes_weighted, encode_binary_tasks
 from .._validation import validate_sample_weight, validate_targets, validate_X_fit
 from ..metrics import accuracy_score, nan_r2_score
@@ -63,7 +63,8 @@ def _path_scores(X, Y, train, test, Y_test_host, sw_train, l2, alphas, penalty, 
                         to_numpy(X_te @ coefs[j, ...].T + intercepts[j, ...][None, :]))
             for j in range(alphas.size)]
 
-class _LinearCVBase(VersionedStateMixin, ShortcutParamsMixin, MultiOutputMixin, BaseEstimator):
+class _LinearCVBase(RefitDelegateMixin, VersionedStateMixin, ShortcutParamsMixin,
+                    MultiOutputMixin, BaseEstimator):
     _loss = "squared"
     _estimator = MultiTaskLinearRegressor
     # Read by DistributionMatchingMTL: fit takes a wide y with NaN and an
@@ -190,43 +191,6 @@ class _LinearCVBase(VersionedStateMixin, ShortcutParamsMixin, MultiOutputMixin, 
             self.feature_names_in_ = self.best_estimator_.feature_names_in_
         return self
 
-    @fill_task_doc
-    def predict(self, X, task=None):
-        """Predictions of :attr:`best_estimator_`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-        %(task)s
-
-        Returns
-        -------
-        Y_pred : array of shape (n_samples, n_tasks) or (n_samples,)
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.predict(X, task=task)
-
-    def score(self, X, y, sample_weight=None):
-        """Score of :attr:`best_estimator_` (see its ``score``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Test inputs.
-        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
-            True targets or labels; missing ones are ignored.
-        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
-                default=None
-            Weights.
-
-        Returns
-        -------
-        score : float
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.score(X, y, sample_weight=sample_weight)
-
 
 _CV_DOC = """
 
@@ -294,7 +258,8 @@ class MultiTaskLinearRegressorCV(RegressorMixin, _LinearCVBase):
                    base="MultiTaskLinearRegressor", solver=SOLVER_PARAMS_DOC))
     _loss = "squared"
     _estimator = MultiTaskLinearRegressor
-    score = _LinearCVBase.score  # NaN-aware, not RegressorMixin's
+    predict = refit_method(MultiTaskLinearRegressor, "predict")
+    score = refit_method(MultiTaskLinearRegressor, "score")  # not RegressorMixin's
 
 
 class MultiTaskLinearClassifierCV(ClassifierMixin, _LinearCVBase):
@@ -304,7 +269,10 @@ class MultiTaskLinearClassifierCV(ClassifierMixin, _LinearCVBase):
                    base="MultiTaskLinearClassifier", solver=SOLVER_PARAMS_DOC))
     _loss = "logistic"
     _estimator = MultiTaskLinearClassifier
-    score = _LinearCVBase.score  # per-task accuracy, not ClassifierMixin's
+    predict = refit_method(MultiTaskLinearClassifier, "predict")
+    score = refit_method(MultiTaskLinearClassifier, "score")  # not ClassifierMixin's
+    predict_proba = refit_method(MultiTaskLinearClassifier, "predict_proba")
+    decision_function = refit_method(MultiTaskLinearClassifier, "decision_function")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -318,38 +286,3 @@ class MultiTaskLinearClassifierCV(ClassifierMixin, _LinearCVBase):
         return self
 
     fit.__doc__ = _LinearCVBase.fit.__doc__
-
-    @fill_task_doc
-    def predict_proba(self, X, task=None):
-        """Probabilities of :attr:`best_estimator_`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-        %(task)s
-
-        Returns
-        -------
-        proba : array of shape (n_samples, n_tasks) or (n_samples,)
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.predict_proba(X, task=task)
-
-    @fill_task_doc
-    def decision_function(self, X, task=None):
-        """Decision values of :attr:`best_estimator_`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-        %(task)s
-
-        Returns
-        -------
-        scores : array of shape (n_samples, n_tasks) or (n_samples,)
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.decision_function(X, task=task)
-

@@ -96,6 +96,47 @@ def _stop(history, W, W_old, tol, xp):
     return decrease <= tol and _relative_change(W, W_old, xp) <= math.sqrt(tol)
 
 
+class _Alternation:
+    """The bookkeeping of an alternating minimisation of ``J``.
+
+    A sub-step is kept only when it does not increase ``J`` (`keeps`); the
+    passes' values of ``J``, the sub-steps' iterations and whether they all
+    converged make the ``info`` the solvers return.
+    """
+
+    def __init__(self, J, callback):
+        self.J, self.callback = J, callback
+        self.history, self.inner_iter, self.inner_converged = [], 0, True
+        self.n_iter, self.converged = 0, False
+
+    def count(self, info):
+        """Add the iterations of a sub-step that reports ``n_iter`` and ``converged``."""
+        self.inner_iter += info["n_iter"]
+        self.inner_converged = self.inner_converged and info["converged"]
+
+    def keeps(self, J_new):
+        """Whether a sub-step that reaches ``J_new`` is kept (then ``J = J_new``)."""
+        if J_new <= self.J:
+            self.J = J_new
+            return True
+        return False
+
+    def report(self, step, **state):
+        """``callback(step, state)`` with the current ``objective``, if any."""
+        if self.callback is not None:
+            self.callback(step, dict(state, objective=self.J))
+
+    def end_pass(self):
+        """Record the value of ``J`` after a pass."""
+        self.n_iter += 1
+        self.history.append(self.J)
+
+    def info(self):
+        return {"n_iter": self.n_iter, "converged": self.converged,
+                "objective_history": self.history, "inner_iter": self.inner_iter,
+                "inner_converged": self.inner_converged, "objective": self.J}
+
+
 # ------------------------------------------------------------ multi-level lasso
 class _RowWeightedL1(_Norm):
     """``sum_j u_j ||V[j, :]||_1`` with ``u_j = 1 / c_j`` (infinite where ``c_j = 0``)."""
@@ -228,12 +269,10 @@ def multilevel_lasso(design, Yf, omega, datafit, alpha, shared_weight, xp, *,
         return multilevel_objective(design, Yf, omega, datafit, alpha, shared_weight,
                                     c, V, b, xp)
 
-    J = value(c, V, b)
-    history, lip = [], None
-    converged, inner_converged, inner_iter, n_iter = False, True, 0, 0
+    run = _Alternation(value(c, V, b), callback)
+    lip = None
     W = c[:, None] * V
-    for it in range(1, max_iter + 1):
-        n_iter = it
+    for _ in range(max_iter):
         W_old = W
         W_new, b_new, info = _lasso_step(design, Yf, omega, datafit, alpha, xp, W, b,
                                          fit_intercept, inner_max_iter, tol, restart, lip,
@@ -241,28 +280,20 @@ def multilevel_lasso(design, Yf, omega, datafit, alpha, shared_weight, xp, *,
         lip = info["lipschitz"]
         safe = xp.where(c > 0, c, xp.ones_like(c))
         V_new = xp.where(c[:, None] > 0, W_new / safe[:, None], xp.zeros_like(W_new))
-        inner_iter += info["n_iter"]
-        inner_converged = inner_converged and info["converged"]
-        J_new = value(c, V_new, b_new)
-        if J_new <= J:
-            V, b, J = V_new, b_new, J_new
-        if callback is not None:
-            callback("V", {"c": c, "V": V, "b": b, "objective": J})
+        run.count(info)
+        if run.keeps(value(c, V_new, b_new)):
+            V, b = V_new, b_new
+        run.report("V", c=c, V=V, b=b)
         W = c[:, None] * V
         c_new, V_new = rebalance(W, shared_weight, xp)
-        J_new = value(c_new, V_new, b)
-        if J_new <= J:  # always, up to rounding
-            c, V, J = c_new, V_new, J_new
-        if callback is not None:
-            callback("c", {"c": c, "V": V, "b": b, "objective": J})
-        history.append(J)
-        if float(xp.max(c)) == 0.0 or _stop(history, W, W_old, tol, xp):
-            converged = True
+        if run.keeps(value(c_new, V_new, b)):  # always, up to rounding
+            c, V = c_new, V_new
+        run.report("c", c=c, V=V, b=b)
+        run.end_pass()
+        if float(xp.max(c)) == 0.0 or _stop(run.history, W, W_old, tol, xp):
+            run.converged = True
             break
-    info = {"n_iter": n_iter, "converged": converged, "objective_history": history,
-            "inner_iter": inner_iter, "inner_converged": inner_converged,
-            "objective": J}
-    return c, V, b, info
+    return c, V, b, run.info()
 
 
 # ------------------------------------------------------------------------ GO-MTL
@@ -530,25 +561,20 @@ def gomtl(design, Yf, omega, datafit, alpha, l2, L0, xp, *, fit_intercept=True,
     def value(L, S, b):
         return gomtl_objective(design, Yf, omega, datafit, alpha, l2, L, S, b, xp)
 
-    J = value(L, S, b)
-    history, lip_s = [], None
-    converged, inner_converged, inner_iter, n_iter = False, True, 0, 0
+    run = _Alternation(value(L, S, b), callback)
+    lip_s = None
     W = L @ S
-    for it in range(1, max_iter + 1):
-        n_iter = it
+    for _ in range(max_iter):
         W_old = W
         coded = _map_design(design, lambda A, L=L: A @ L)
         S_new, b_new, info = _lasso_step(coded, Yf, omega, datafit, alpha, xp, S, b,
                                          fit_intercept, inner_max_iter, tol, restart,
                                          lip_s)
         lip_s = info["lipschitz"]
-        inner_iter += info["n_iter"]
-        inner_converged = inner_converged and info["converged"]
-        J_new = value(L, S_new, b_new)
-        if J_new <= J:
-            S, b, J = S_new, b_new, J_new
-        if callback is not None:
-            callback("S", {"L": L, "S": S, "b": b, "objective": J})
+        run.count(info)
+        if run.keeps(value(L, S_new, b_new)):
+            S, b = S_new, b_new
+        run.report("S", L=L, S=S, b=b)
         if squared:
             L_new, b_new, info = l_step_squared(
                 design, Yf, omega, l2, S, L, xp, fit_intercept=fit_intercept,
@@ -558,29 +584,21 @@ def gomtl(design, Yf, omega, datafit, alpha, l2, L0, xp, *, fit_intercept=True,
             L_new, b_new, info = l_step_newton(
                 design, Yf, omega, datafit, l2, S, L, b, xp, fit_intercept=fit_intercept,
                 tol=tol, max_iter=inner_max_iter, grad_scale=scale)
-        inner_iter += info["n_iter"]
-        inner_converged = inner_converged and info["converged"]
-        J_new = value(L_new, S, b_new)
-        if J_new <= J:
-            L, b, J = L_new, b_new, J_new
-        if callback is not None:
-            callback("L", {"L": L, "S": S, "b": b, "objective": J})
+        run.count(info)
+        if run.keeps(value(L_new, S, b_new)):
+            L, b = L_new, b_new
+        run.report("L", L=L, S=S, b=b)
         if alpha > 0 and l2 > 0:
             L_new, S_new = balance_components(L, S, alpha, l2, xp)
-            J_new = value(L_new, S_new, b)
-            if J_new <= J:  # always, up to rounding
-                L, S, J = L_new, S_new, J_new
-            if callback is not None:
-                callback("scale", {"L": L, "S": S, "b": b, "objective": J})
-        history.append(J)
+            if run.keeps(value(L_new, S_new, b)):  # always, up to rounding
+                L, S = L_new, S_new
+            run.report("scale", L=L, S=S, b=b)
+        run.end_pass()
         W = L @ S
-        if _stop(history, W, W_old, tol, xp):
-            converged = True
+        if _stop(run.history, W, W_old, tol, xp):
+            run.converged = True
             break
-    info = {"n_iter": n_iter, "converged": converged, "objective_history": history,
-            "inner_iter": inner_iter, "inner_converged": inner_converged,
-            "objective": J}
-    return L, S, b, info
+    return L, S, b, run.info()
 
 
 # -------------------------------------------------------------------- estimators
