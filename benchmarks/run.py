@@ -37,18 +37,20 @@ from _harness import Row, measure
 
 HERE = Path(__file__).resolve().parent
 
-BENCHMARKS = ("kernel_ridge", "kronecker", "school", "large")
+BENCHMARKS = ("kernel_ridge", "masked", "kronecker", "school", "large")
 
 # Problem sizes. "quick" is a smoke test of the script itself (seconds).
 SIZES = {
     "full": {
         "kernel_ridge": {"n": 4000, "T": 20, "d": 10, "n_test": 1000},
+        "masked": {"n": 2000, "T": 10, "d": 10, "missing": 0.3},
         "kronecker": {"n": 600, "T": 20, "d": 10},
         "school": {"max_rows": None},
         "large": {"N": 17000, "T": 50, "d": 10},
     },
     "quick": {
         "kernel_ridge": {"n": 300, "T": 20, "d": 10, "n_test": 100},
+        "masked": {"n": 300, "T": 10, "d": 10, "missing": 0.3},
         "kronecker": {"n": 60, "T": 10, "d": 10},
         "school": {"max_rows": 1500},
         "large": {"N": 2500, "T": 50, "d": 10},
@@ -61,6 +63,7 @@ SEED = 0
 PRED_RTOL = 1e-8  # MultiTaskKernelRidge(independent) vs KernelRidge predictions
 COEF_RTOL = 1e-8  # our dual coefficients vs the stacked Kronecker solve
 RESID_RTOL = 1e-8  # stationarity residual of an observed-entries fit
+EXACT_RTOL = 1e-10  # stationarity residual of solver="factored_cg" (its target)
 CHOL_RTOL = 1e-10  # ||L L^T v - M v|| / ||M v|| of a Cholesky factor
 
 
@@ -80,13 +83,18 @@ def _complete_data(n, T, d, n_test, seed=SEED):
     return X, Y, X_test
 
 
-def _dense_task_matrix(T, seed=SEED + 1):
-    """A random dense PSD matrix with T distinct eigenvalues (0.1 ... 2.0)."""
+def _dense_task_matrix(T, seed=SEED + 1, condition=None):
+    """A random dense PSD matrix with T distinct eigenvalues (0.1 ... 2.0), or spread
+    geometrically over ``[2 / condition, 2]``."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     Q, _ = np.linalg.qr(rng.standard_normal((T, T)))
-    A = (Q * np.linspace(0.1, 2.0, T)) @ Q.T
+    if condition is None:
+        eigenvalues = np.linspace(0.1, 2.0, T)
+    else:
+        eigenvalues = np.geomspace(2.0 / condition, 2.0, T)
+    A = (Q * eigenvalues) @ Q.T
     return 0.5 * (A + A.T)
 
 
@@ -99,6 +107,8 @@ def _task_structure(name, T):
         return MeanRegularized(strength=1.0)
     if name == "dense":
         return _dense_task_matrix(T)
+    if name == "dense_ill":
+        return _dense_task_matrix(T, condition=1e3)
     raise ValueError(name)
 
 
@@ -215,7 +225,31 @@ def work_mtkr_complete(p):
     np.savez(p["out"], pred=model.predict(X_test), coef=model.dual_coef_)
     return {"time": best, "times": times, "solver": model.solver_,
             "solver_info": {k: v for k, v in model.solver_info_.items()
-                            if isinstance(v, (int, float, str))}}
+                            if isinstance(v, (int, float, str))},
+            "residual": _observed_residual(model, X, Y, ALPHA)}
+
+
+def work_mtkr_masked(p):
+    """MultiTaskKernelRidge.fit with a fraction of the labels missing (or none)."""
+    import numpy as np
+
+    from rkhsmtl import MultiTaskKernelRidge
+
+    X, Y, _ = _complete_data(p["n"], p["T"], p["d"], 1)
+    if p["missing"]:
+        rng = np.random.default_rng(SEED + 3)
+        Y[rng.random(Y.shape) < p["missing"]] = np.nan
+    structure = _task_structure(p["structure"], p["T"])
+
+    def fit():
+        return MultiTaskKernelRidge(alpha=ALPHA, kernel="rbf", task_structure=structure,
+                                    solver=p["solver"]).fit(X, Y)
+
+    best, times, model = _harness.best_time(fit, p["repeats"], budget=20.0)
+    return {"time": best, "times": times, "solver": model.solver_,
+            "solver_info": {k: v for k, v in model.solver_info_.items()
+                            if isinstance(v, (int, float, str))},
+            "residual": _observed_residual(model, X, Y, ALPHA)}
 
 
 def work_sklearn_kr(p):
@@ -264,7 +298,7 @@ def work_mtkr_observed(p):
     else:
         X, Y = _heterogeneous_data(p["N"], p["T"], p["d"])
     model = MultiTaskKernelRidge(alpha=ALPHA, kernel="rbf", task_structure=_task_structure(
-        "mean_regularized", Y.shape[1]), solver="cholesky")
+        "mean_regularized", Y.shape[1]), solver=p.get("solver", "cholesky"))
     t0 = time.perf_counter()
     model.fit(X, Y)
     elapsed = time.perf_counter() - t0
@@ -340,9 +374,10 @@ def bench_kernel_ridge(size, tmpdir):
     rows = []
     names = {"independent": 'task_structure="independent"',
              "mean_regularized": "MeanRegularized(strength=1)",
-             "dense": f"random dense PSD A ({T} distinct eigenvalues)"}
-    structures = ("independent", "mean_regularized", "dense")
-    for tag, structure in zip("abc", structures, strict=True):
+             "dense": f"random dense PSD A ({T} distinct eigenvalues, condition 20)",
+             "dense_ill": f"random dense PSD A ({T} distinct eigenvalues, condition 1e3)"}
+    structures = ("independent", "mean_regularized", "dense", "dense_ill")
+    for tag, structure in zip("abcd", structures, strict=True):
         label = f"ours_kr_{structure}"
         ours = measure(work_mtkr_complete, dict(common, structure=structure,
                                                 out=os.path.join(tmpdir, label + ".npz")),
@@ -354,6 +389,8 @@ def bench_kernel_ridge(size, tmpdir):
                 value = _rel_diff(_load(tmpdir, label, "pred"),
                                   _load(tmpdir, "skl_kr", "pred"))
             check = ("predictions vs KernelRidge, rel. diff", value, PRED_RTOL)
+        elif ours["status"] == "ok" and ours["solver"] == "factored_cg":
+            check = ("stationarity residual", ours["residual"], EXACT_RTOL)
         note = ""
         if ours["status"] == "ok":
             info = dict(ours.get("solver_info", {}))
@@ -363,6 +400,43 @@ def bench_kernel_ridge(size, tmpdir):
         rows.append(Row(f"1{tag}. fit n={n}, T={T}, {names[structure]} vs sklearn KernelRidge",
                         ours, base, target=3.0, target_text="<= 3x", check=check,
                         note=note))
+    return rows
+
+
+def _info_note(result):
+    if result["status"] != "ok":
+        return ""
+    info = dict(result.get("solver_info", {}))
+    info.pop("solver", None)
+    extra = ", ".join(f"{k}={v:.2g}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in info.items())
+    return f"solver={result['solver']!r}" + (f", {extra}" if extra else "")
+
+
+def bench_masked(size, tmpdir):
+    n, T, missing = size["n"], size["T"], size["missing"]
+    common = dict(n=n, T=T, d=size["d"], structure="mean_regularized", repeats=3)
+    print(f"[masked] n={n}, T={T}, {missing:.0%} of the labels missing vs complete data")
+    base = measure(work_mtkr_masked, dict(common, missing=0.0, solver="auto"),
+                   "ours_complete")
+    rows = []
+    for tag, solver, target in (("a", "auto", 3.0), ("b", "cholesky", None)):
+        label = f"ours_masked_{solver}"
+        ours = measure(work_mtkr_masked, dict(common, missing=missing, solver=solver,
+                                              repeats=3 if solver == "auto" else 1),
+                       label)
+        value = ours.get("residual") if ours["status"] == "ok" else None
+        tol = EXACT_RTOL if solver == "auto" else RESID_RTOL
+        what = ("solver='auto'" if solver == "auto" else
+                "solver='cholesky' (the observed-entries system, the route before)")
+        rows.append(Row(
+            f"5{tag}. fit n={n}, T={T}, MeanRegularized, {missing:.0%} missing, {what} "
+            f"vs the complete-data fit (solver='auto')", ours, base,
+            target=target, target_text="<= 3x" if target else "informative",
+            kind="slowdown" if target else "info",
+            check=("stationarity residual", value, tol),
+            note=_info_note(ours) + (f"; baseline {_info_note(base)}" if tag == "a"
+                                     else "")))
     return rows
 
 
@@ -408,10 +482,20 @@ def bench_school(size, tmpdir):
             "system assembly + blocked Cholesky + solves)")
     if base["status"] == "ok":
         note += f"; baseline factor check ||LL^T v - Mv||/||Mv|| = {base['residual']:.1e}"
-    return [Row(f"3. School fit, all {N} students, MeanRegularized, solver='cholesky' "
+    rows = [Row(f"3. School fit, all {N} students, MeanRegularized, solver='cholesky' "
                 f"vs one scipy.linalg.cholesky (N={N})",
                 ours, base, target=2.0, target_text="<= 2x",
                 check=("stationarity residual", value, RESID_RTOL), note=note)]
+    auto = measure(work_mtkr_observed, dict(p, data="school", solver="auto"),
+                   "ours_school_auto")
+    value = auto.get("residual") if auto["status"] == "ok" else None
+    rows.append(Row(f"3b. School fit, all {N} students, MeanRegularized, solver='auto' "
+                    f"vs one scipy.linalg.cholesky (N={N})",
+                    auto, base, target=2.0, target_text="<= 2x",
+                    check=("stationarity residual", value, RESID_RTOL),
+                    note=f"solver={auto.get('solver')!r} (one label per row: the "
+                         "observed-entries system stays the cheapest)"))
+    return rows
 
 
 def bench_large(size, tmpdir):
@@ -446,7 +530,8 @@ def bench_large(size, tmpdir):
     return rows
 
 
-RUNNERS = {"kernel_ridge": bench_kernel_ridge, "kronecker": bench_kronecker,
+RUNNERS = {"kernel_ridge": bench_kernel_ridge, "masked": bench_masked,
+           "kronecker": bench_kronecker,
            "school": bench_school, "large": bench_large}
 
 

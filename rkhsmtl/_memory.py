@@ -24,6 +24,7 @@ __all__ = [
     "cholesky_bytes",
     "dense_bytes",
     "eigendecomposition_bytes",
+    "factored_cg_bytes",
     "format_bytes",
     "memory_budget",
     "row_block",
@@ -152,6 +153,17 @@ def eigendecomposition_bytes(n, weighted=False):
     one more copy (the rescaled matrix).
     """
     return (3 + int(bool(weighted))) * dense_bytes(n)
+
+
+def factored_cg_bytes(n, n_factors, weighted=False, n_tasks=0):
+    """Peak bytes of solver "factored_cg": the kernel matrix and ``n_factors`` more.
+
+    The matrix, its rescaled copy when ``weighted``, ``n_factors`` Cholesky factors
+    of shifted copies (or the eigenvectors and LAPACK's workspace, counted as two),
+    and about a dozen ``(n, n_tasks)`` iteration arrays.
+    """
+    return ((1 + int(n_factors) + int(bool(weighted))) * dense_bytes(n)
+            + 12.0 * dense_bytes(n, n_tasks))
 
 
 def cholesky_bytes(n, weighted=False):

@@ -68,7 +68,7 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
         :class:`~rkhsmtl.structure.LowRank`, or the shortcuts "low_rank",
         "relation", "okl", "clustered") or a symmetric positive semidefinite
         matrix.
-    solver : {"auto", "eig", "cholesky", "cg", "primal"}, default="auto"
+    solver : {"auto", "eig", "cholesky", "cg", "primal", "factored_cg"}, default="auto"
         - "eig": closed form for complete ``Y`` and per-sample weights (one
           eigendecomposition of ``K`` and one of ``A``).
         - "cholesky": complete ``Y`` and per-sample weights: one Cholesky per
@@ -80,19 +80,30 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
         - "primal": ``kernel="linear"`` only: the ``(n_features * n_tasks)``-order
           system of the primal coefficients (any missing-label pattern and
           weights); "auto" picks it when it is the smaller system.
-        - "auto": the cheapest exact solver whose memory fits.
+        - "factored_cg": conjugate gradients on a few Cholesky factorisations of
+          ``K`` shifted (complete data: any ``A`` for the price of one or two
+          factorisations) or preconditioned by the complete-data solution
+          (missing labels: no ``N x N`` system), run to a relative stationarity
+          residual of 1e-10 (``solver_info_["relative_residual"]``).
+        - "auto": the cheapest exact solver whose memory fits (including
+          "factored_cg", with a direct solver as fallback).
+
+        With an ``approximation`` only "auto", "primal" (the direct solve of the
+        features' normal equations) and "cg" (conjugate gradients on them, for
+        missing labels) apply; complete data always use the closed form.
     solver_options : dict, default=None
         Options of the iterative solver: ``tol`` (relative residual, 1e-7),
         ``max_iter`` (1000), ``preconditioner`` ("nystrom", "jacobi" or None) and
-        ``preconditioner_rank`` (100).
+        ``preconditioner_rank`` (100). "factored_cg" stops at ``min(tol, 1e-10)``
+        and uses ``max_iter``.
     max_iter : int, default=100
         Learned task structures only: maximum number of alternating iterations
         (over all continuation stages); a ``ConvergenceWarning`` names it when
         reached.
     tol : float, default=1e-6
-        Learned task structures only: a continuation stage stops when the relative
-        decrease of the objective is below ``tol`` and the relative change of ``A``
-        below ``sqrt(tol)``.
+        Learned task structures only: the alternating minimisation stops when its
+        duality gap, an upper bound of the distance of the objective to its
+        optimum, is below ``tol`` times the objective (see the User Guide).
     verbose : int, default=0
         Learned task structures only: print the objective at every iteration.
     device : {"auto", "cpu", "gpu"}, default="auto"

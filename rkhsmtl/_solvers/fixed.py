@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import warnings
 
+from sklearn.exceptions import ConvergenceWarning
+
 from .._backend import array_device
-from .cg import solve_observed_cg
-from .complete import solve_rotated_cholesky, solve_sylvester_eig
+from .cg import solve_masked_cg, solve_observed_cg
+from .complete import solve_rotated_cholesky, solve_shifted_cg, solve_sylvester_eig
 from .observed import ObservedEntries, build_observed_system, solve_observed_cholesky
 from .operators import (
     DenseObservedOperator,
@@ -22,6 +24,7 @@ from .plan import (
     DEFAULT_SOLVER_OPTIONS,
     SOLVERS,
     describe_problem,
+    exact_tol,
     plan_fixed_solver,
 )
 from .primal import primal_statistics, solve_primal
@@ -47,7 +50,7 @@ def solve_fixed_structure(gram, Y, A, alpha, xp, *, sample_weight=None, solver="
         Array namespace of every array argument.
     sample_weight : array of shape (n,) or (n, T) or None
         Non-negative weights.
-    solver : {"auto", "eig", "cholesky", "cg", "primal"}
+    solver : {"auto", "eig", "cholesky", "cg", "primal", "factored_cg"}
         See :func:`~.plan.plan_fixed_solver`.
     options : dict or None
         See `DEFAULT_SOLVER_OPTIONS`.
@@ -100,6 +103,8 @@ def run_plan(plan, gram, Y, W, sample_w, A, alpha, xp, *, initial_coef=None, cac
         return C, {"solver": "primal", "primal_coef": coef}
     if plan.system == "complete":
         return _run_complete(plan, gram, Y, sample_w, A, alpha, xp)
+    if plan.system == "masked":
+        return _run_masked(plan, gram, Y, W, sample_w, A, alpha, xp, initial_coef, cache)
     if len(plan.blocks) == 1:
         return _run_observed(plan.blocks[0][1], gram, Y, W, A, alpha, xp, initial_coef)
     # A block-diagonal A (independent tasks, known clusters) decouples the observed
@@ -127,6 +132,28 @@ def run_plan(plan, gram, Y, W, sample_w, A, alpha, xp, *, initial_coef=None, cac
 def _run_complete(plan, gram, Y, sample_w, A, alpha, xp):
     sqrt_w = None if sample_w is None else xp.sqrt(sample_w)
     K = gram.full()
+    if plan.solver == "factored_cg":
+        opts = plan.options
+        try:
+            C, info = solve_shifted_cg(K, Y, A, alpha, xp, sqrt_w=sqrt_w,
+                                       n_levels=plan.n_factorizations,
+                                       tol=exact_tol(opts), max_iter=opts["max_iter"])
+        except Exception as exc:  # LinAlgError of any namespace
+            if not _is_linalg_error(exc):
+                raise
+            if plan.fallback is None:
+                raise _not_positive_definite(exc) from exc
+            return _fall_back(plan, "a shifted kernel matrix is not positive definite "
+                              "(an indefinite kernel such as 'sigmoid'?)", gram, Y, None,
+                              sample_w, A, alpha, xp)
+        if not info["converged"]:
+            reason = _not_converged(info, opts)
+            if plan.fallback is not None:
+                return _fall_back(plan, reason, gram, Y, None, sample_w, A, alpha, xp)
+            warnings.warn(f"{reason} Increase solver_options['max_iter'], or use "
+                          "solver='eig' (or 'cholesky': one factorisation per distinct "
+                          "eigenvalue of A).", ConvergenceWarning, stacklevel=4)
+        return C, dict(info, solver="factored_cg")
     if plan.solver == "eig":
         return solve_sylvester_eig(K, Y, A, alpha, xp, sqrt_w=sqrt_w), {"solver": "eig"}
     try:
@@ -141,6 +168,43 @@ def _run_complete(plan, gram, Y, sample_w, A, alpha, xp):
         )
         return solve_sylvester_eig(K, Y, A, alpha, xp, sqrt_w=sqrt_w), {"solver": "eig"}
     return C, {"solver": "cholesky", "n_factorizations": plan.n_factorizations}
+
+
+def _run_masked(plan, gram, Y, W, sample_w, A, alpha, xp, initial_coef, cache):
+    """Missing labels by CG preconditioned by the complete-data closed form."""
+    opts = plan.options
+    try:
+        C, info = solve_masked_cg(gram.full(), Y, W, A, alpha, xp,
+                                  method=plan.factorization, tol=exact_tol(opts),
+                                  max_iter=opts["max_iter"], warn=plan.fallback is None)
+    except Exception as exc:  # LinAlgError of any namespace
+        if not _is_linalg_error(exc):
+            raise
+        if plan.fallback is None:
+            raise _not_positive_definite(exc) from exc
+        return _fall_back(plan, "the complete-data kernel system is not positive "
+                          "definite (an indefinite kernel such as 'sigmoid'?)", gram, Y,
+                          W, sample_w, A, alpha, xp, initial_coef, cache)
+    if not info["converged"] and plan.fallback is not None:
+        return _fall_back(plan, _not_converged(info, opts), gram, Y, W, sample_w, A,
+                          alpha, xp, initial_coef, cache)
+    return C, dict(info, solver="factored_cg")
+
+
+def _not_converged(info, opts):
+    return (f"solver='factored_cg' stopped at a relative stationarity residual of "
+            f"{info['relative_residual']:.2e} after {info['n_iter']} iterations "
+            f"(max_iter={opts['max_iter']}).")
+
+
+def _fall_back(plan, reason, gram, Y, W, sample_w, A, alpha, xp, initial_coef=None,
+               cache=None):
+    """Run the direct plan "auto" kept for when solver "factored_cg" does not finish."""
+    warnings.warn(f"{reason} 'auto' falls back to solver={plan.fallback.solver!r} "
+                  f"(solver_info_['fallback_from'] says so).", UserWarning, stacklevel=5)
+    C, info = run_plan(plan.fallback, gram, Y, W, sample_w, A, alpha, xp,
+                       initial_coef=initial_coef, cache=cache)
+    return C, dict(info, fallback_from="factored_cg")
 
 
 def _run_observed(plan, gram, Y, W, A, alpha, xp, initial_coef=None):

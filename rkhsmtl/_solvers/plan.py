@@ -1,12 +1,12 @@
 """Which solver runs a fixed-structure ridge problem: a pure function of its shape.
 
 :func:`describe_problem` reads what the choice depends on from the arrays once (the
-missing-label pattern, the groups of tasks that ``A`` links, the number of distinct
-positive eigenvalues of ``A``, whether the kernel has a small explicit feature
-map). :func:`plan_fixed_solver` turns that description, the requested solver, its
-options and a memory budget into a :class:`SolverPlan` -- which solver, which CG
-operator, how many bytes -- without touching an array, so tests can ask what would
-run without running it. :mod:`.fixed` executes plans.
+missing-label pattern, the groups of tasks that ``A`` links, the number and spread
+of the distinct positive eigenvalues of ``A``, whether the kernel has a small
+explicit feature map). :func:`plan_fixed_solver` turns that description, the
+requested solver, its options and a memory budget into a :class:`SolverPlan` --
+which solver, which CG operator, how many bytes -- without touching an array, so
+tests can ask what would run without running it. :mod:`.fixed` executes plans.
 
 Invalid requests (an unknown solver or option, "eig" on missing labels, "primal"
 without an explicit feature map) and computations that cannot fit are rejected here,
@@ -15,6 +15,7 @@ before anything is allocated.
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass, field
 
@@ -25,12 +26,13 @@ from .._memory import (
     cholesky_bytes,
     dense_bytes,
     eigendecomposition_bytes,
+    factored_cg_bytes,
     format_bytes,
     memory_budget,
 )
 from .._validation import entry_weights
 from ..exceptions import MemoryBudgetError
-from .complete import count_positive_groups
+from .complete import count_positive_groups, positive_eigenvalue_ratio
 
 __all__ = [
     "AUTO_CG_MAX_FLOPS",
@@ -43,7 +45,7 @@ __all__ = [
     "resolve_solver_options",
 ]
 
-SOLVERS = ("auto", "eig", "cholesky", "cg", "primal")
+SOLVERS = ("auto", "eig", "cholesky", "cg", "primal", "factored_cg")
 
 PRECONDITIONERS = ("nystrom", "jacobi", None)
 
@@ -65,6 +67,29 @@ EIG_TO_CHOLESKY_COST = 10
 # 10 features, n_samples above about 18 000): the default max_iter could then run
 # for hours, so it must be asked for with solver="cg".
 AUTO_CG_MAX_FLOPS = 1e10
+
+# solver="factored_cg" iterates to this relative stationarity residual (or to a
+# smaller solver_options['tol']): what "exact" means for the iterative routes.
+EXACT_TOL = 1e-10
+
+# One column's pair of triangular solves (2 n^2 flops, at a lower rate than the
+# factorisation's n^3 / 3) costs about this / n Cholesky factorisations of order n
+# (measured: 3 to 7 with OpenBLAS on 2 cores, n = 2000 to 4000, 20 columns at once).
+COLUMN_SOLVE_COST = 8.0
+
+# Shifted factorisations solver="factored_cg" considers on complete data.
+MAX_SHIFT_LEVELS = 4
+
+# "auto" takes solver="factored_cg" only when its estimated cost times this is
+# below a direct solver's: the estimate of its iterations is a bound, and a direct
+# solver is exact to rounding and bit-reproducible (a mean-regularised A keeps its
+# two Cholesky factorisations).
+ITERATIVE_MARGIN = 1.5
+
+# Iterations the missing-label route is planned with (measured: 20-35 on rbf
+# problems with 30% of the labels missing; the executor falls back when more are
+# needed, see SolverPlan.fallback).
+MASKED_CG_ITERATIONS = 40
 
 _CG_ADVICE = ("Use solver='cg' (matrix-free conjugate gradients; it streams the "
               "kernel in blocks when needed), or approximation='nystrom' (a "
@@ -142,6 +167,10 @@ class ProblemShape:
         None.
     kernel_cost : float
         Rough flops per kernel entry (for the cost of streaming it).
+    task_condition : float or None
+        Ratio of the largest to the smallest positive eigenvalue of ``A`` (sets the
+        iterations of solver "factored_cg"); None when unknown ("auto" then does not
+        consider that solver on complete data).
     """
 
     n_samples: int
@@ -153,6 +182,7 @@ class ProblemShape:
     n_factorizations: int
     n_features: int | None = None
     kernel_cost: float = 1.0
+    task_condition: float | None = None
 
     @property
     def n_observed_total(self):
@@ -165,16 +195,18 @@ class SolverPlan:
 
     Attributes
     ----------
-    solver : {"primal", "eig", "cholesky", "cg"}
+    solver : {"primal", "eig", "cholesky", "cg", "factored_cg"}
         What runs (for several groups of tasks: the first group's solver).
-    system : {"primal", "complete", "observed"}
+    system : {"primal", "complete", "observed", "masked"}
         The system solved: the primal normal equations, the closed form of complete
-        data, or the observed-entries system (per group of tasks).
+        data, the observed-entries system (per group of tasks), or the full
+        ``(n, T)`` grid with zero weights on missing labels (solver "factored_cg").
     bytes : float
         Planned peak memory of the largest allocation.
     n_factorizations : int
         Cholesky factorisations of the rotated closed form (solver "cholesky" on
-        complete data).
+        complete data), of the shifted kernel matrix (solver "factored_cg" on
+        complete data) or of the complete-data preconditioner (system "masked").
     fallback_to_eig : bool
         "auto" chose the rotated Cholesky: if the kernel turns out indefinite, the
         executor falls back to the eigendecomposition (with a warning).
@@ -185,6 +217,12 @@ class SolverPlan:
         The observed-entries system split by groups of tasks: one plan each.
     options : dict
         The resolved ``solver_options``.
+    factorization : {"cholesky", "eig"} or None
+        System "masked": how the complete-data preconditioner is factorised.
+    fallback : SolverPlan or None
+        "auto" chose solver "factored_cg": the exact direct plan the executor runs
+        instead if the iteration does not reach its tolerance or a factorisation
+        fails (None when no direct solver fits).
     """
 
     solver: str
@@ -195,6 +233,8 @@ class SolverPlan:
     operator: str | None = None
     blocks: tuple = ()
     options: dict = field(default_factory=lambda: dict(DEFAULT_SOLVER_OPTIONS))
+    factorization: str | None = None
+    fallback: SolverPlan | None = None
 
 
 def complete_sample_weights(Y, sample_weight, xp):
@@ -248,6 +288,7 @@ def describe_problem(gram, Y, A, xp, sample_weight=None):
         n_factorizations=int(count_positive_groups(A, xp)),
         n_features=None if features is None else int(features.shape[1]),
         kernel_cost=float(gram.cost_per_entry()),
+        task_condition=float(positive_eigenvalue_ratio(A, xp)),
     )
     return shape, sample_w, W
 
@@ -328,18 +369,20 @@ def plan_fixed_solver(shape, solver="auto", options=None, budget=None, xp=None):
             "solver='cholesky' or solver='cg' (or 'auto')."
         )
 
-    if shape.complete and solver in ("auto", "eig", "cholesky"):
+    if shape.complete and solver in ("auto", "eig", "cholesky", "factored_cg"):
+        levels, level_cost = shift_levels_plan(shape, opts)
         need = {"eig": eigendecomposition_bytes(n, shape.weighted),
-                "cholesky": cholesky_bytes(n, shape.weighted)}
+                "cholesky": cholesky_bytes(n, shape.weighted),
+                "factored_cg": factored_cg_bytes(n, levels, shape.weighted)}
         chosen = solver
         if solver == "auto":
-            cheap_cholesky = shape.n_factorizations < EIG_TO_CHOLESKY_COST
-            if need["cholesky"] <= budget and (cheap_cholesky or need["eig"] > budget):
-                chosen = "cholesky"
-            elif need["eig"] <= budget:
-                chosen = "eig"
-            else:
-                chosen = "cg"
+            # The cheapest that fits, in Cholesky factorisations of order n; a tie
+            # goes to the direct solvers (first in this order).
+            cost = {"cholesky": shape.n_factorizations, "eig": EIG_TO_CHOLESKY_COST}
+            if shape.task_condition is not None and levels < shape.n_factorizations:
+                cost["factored_cg"] = ITERATIVE_MARGIN * level_cost
+            fits = [name for name in cost if need[name] <= budget]
+            chosen = min(fits, key=cost.get) if fits else "cg"
         if chosen != "cg":
             check_memory(
                 need[chosen],
@@ -347,11 +390,26 @@ def plan_fixed_solver(shape, solver="auto", options=None, budget=None, xp=None):
                 "factorisation)",
                 "Use solver='cg', which streams the kernel matrix in blocks when it does "
                 f"not fit, or {_APPROXIMATION_ADVICE}.", budget=budget)
+            fallback = None
+            if solver == "auto" and chosen == "factored_cg" and need["eig"] <= budget:
+                fallback = SolverPlan("eig", "complete", bytes=need["eig"], options=opts)
             return SolverPlan(
                 chosen, "complete", bytes=need[chosen],
-                n_factorizations=shape.n_factorizations if chosen == "cholesky" else 0,
-                fallback_to_eig=solver == "auto" and chosen == "cholesky", options=opts)
+                n_factorizations={"cholesky": shape.n_factorizations,
+                                  "factored_cg": levels}.get(chosen, 0),
+                fallback_to_eig=solver == "auto" and chosen == "cholesky", options=opts,
+                fallback=fallback)
 
+    if not shape.complete and solver in ("auto", "factored_cg"):
+        masked = _plan_masked(shape, solver, opts, budget)
+        if masked is not None:
+            return masked
+    return _plan_observed_blocks(shape, solver, opts, budget)
+
+
+def _plan_observed_blocks(shape, solver, opts, budget):
+    """The observed-entries system, one plan per group of tasks."""
+    n = shape.n_samples
     blocks = tuple(
         (tasks, _plan_observed(n, len(tasks), n_obs, shape.kernel_cost, solver, opts,
                                budget))
@@ -359,6 +417,90 @@ def plan_fixed_solver(shape, solver="auto", options=None, budget=None, xp=None):
     first = blocks[0][1]
     return SolverPlan(first.solver, "observed", bytes=max(p.bytes for _, p in blocks),
                       operator=first.operator, blocks=blocks, options=opts)
+
+
+def exact_tol(opts):
+    """The stopping tolerance of solver "factored_cg": ``min(tol, EXACT_TOL)``."""
+    return min(float(opts["tol"]), EXACT_TOL)
+
+
+def cg_iterations(condition, tol):
+    """Conjugate-gradient iterations that reach ``tol`` at this condition number.
+
+    The classical bound: the error falls by ``(sqrt(k) - 1) / (sqrt(k) + 1)`` per
+    iteration, below ``2 exp(-2 m / sqrt(k))``; measured counts on kernel systems
+    are close to it (the spectrum between the shifts is not clustered).
+    """
+    return int(math.ceil(0.5 * math.sqrt(max(condition, 1.0)) * math.log(2.0 / tol))) + 1
+
+
+def shift_levels_plan(shape, opts):
+    """Factorisations of solver "factored_cg" on complete data, and its cost.
+
+    With ``k`` factorisations no column's shift is further than
+    ``condition^(1 / (2k))`` from its factor's, which bounds that column's
+    condition number (:func:`~.complete.shift_levels`). The cost, in Cholesky
+    factorisations of order ``n``, is ``k`` plus the triangular solves of the
+    iterations of all ``T`` columns; the ``k`` of least cost is chosen.
+
+    Returns
+    -------
+    levels : int
+    cost : float
+    """
+    n, T = shape.n_samples, shape.n_tasks
+    if shape.task_condition is None:
+        return 1, math.inf
+    tol = exact_tol(opts)
+    most = max(1, min(MAX_SHIFT_LEVELS, shape.n_factorizations))
+    costs = []
+    for k in range(1, most + 1):
+        if k >= shape.n_factorizations:
+            iters = 1  # every distinct eigenvalue has its own factor: exact
+        else:
+            iters = cg_iterations(shape.task_condition ** (0.5 / k), tol)
+        costs.append((k + iters * T * COLUMN_SOLVE_COST / max(n, 1), k))
+    cost, levels = min(costs)
+    return levels, cost
+
+
+def _plan_masked(shape, solver, opts, budget):
+    """Missing labels by CG preconditioned by the complete-data solve, or None.
+
+    "auto" takes it when it fits and costs less than the observed-entries
+    factorisations (or when those do not fit at all); the plan then carries the
+    observed-entries plan as its fallback.
+    """
+    n, T = shape.n_samples, shape.n_tasks
+    d = shape.n_factorizations
+    method = "cholesky" if d < EIG_TO_CHOLESKY_COST else "eig"
+    need = factored_cg_bytes(n, d if method == "cholesky" else 2, True, n_tasks=T)
+    held = "Cholesky factors" if method == "cholesky" else "eigenvectors"
+    what = (f"solver='factored_cg' on {n} samples x {T} tasks (an {n}x{n} kernel "
+            f"matrix and its {held})")
+    if solver == "factored_cg":
+        check_memory(need, what, "Use solver='cg', which streams the kernel matrix in "
+                     f"blocks when it does not fit, or {_APPROXIMATION_ADVICE}.",
+                     budget=budget)
+        return SolverPlan("factored_cg", "masked", bytes=need,
+                          n_factorizations=d if method == "cholesky" else 0,
+                          factorization=method, options=opts)
+    if need > budget:
+        return None
+    setup = d if method == "cholesky" else EIG_TO_CHOLESKY_COST
+    cost = ITERATIVE_MARGIN * (setup + MASKED_CG_ITERATIONS * T * COLUMN_SOLVE_COST
+                               / max(n, 1))
+    observed_fits = all(dense_bytes(N) <= budget for N in shape.n_observed)
+    observed_cost = sum((float(N) / max(n, 1)) ** 3 for N in shape.n_observed)
+    if observed_fits and observed_cost <= cost:
+        return None
+    try:
+        fallback = _plan_observed_blocks(shape, "auto", opts, budget)
+    except MemoryBudgetError:
+        fallback = None
+    return SolverPlan("factored_cg", "masked", bytes=need,
+                      n_factorizations=d if method == "cholesky" else 0,
+                      factorization=method, options=opts, fallback=fallback)
 
 
 def cg_workspace_bytes(n_observed, n_samples, n_tasks, rank):
