@@ -112,7 +112,9 @@ def test_torch_learned_structure_matches_numpy(device, structure, missing, rtol)
     model = MultiTaskKernelRidge(**kw).fit(_t(X, device), _t(Y, device))
     _assert_torch(model.task_structure_, device)
     _assert_torch(model.objective_history_, device)
-    assert model.n_iter_ == ref.n_iter_
+    # Round-off can move the stopping test (or an accepted extrapolation) by one
+    # iteration; both fits stop within the tolerance of the same optimum.
+    assert abs(model.n_iter_ - ref.n_iter_) <= 1
     assert rel_err(to_numpy(model.task_structure_), ref.task_structure_) < rtol
     assert rel_err(to_numpy(model.predict(_t(X, device))), ref.predict(X)) < rtol
 
