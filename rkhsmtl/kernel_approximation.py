@@ -115,6 +115,24 @@ class NystromFeatureMap:
         """
         return self.kernel(X, self.centres, xp=xp) @ self.normalization
 
+    def factored(self, xp):
+        """``(raw, R)`` with ``transform(X) = raw(X) @ R``: the kernel columns of the
+        centres and the normalisation (statistics are cheaper summed for ``raw``).
+
+        Parameters
+        ----------
+        xp : module
+            Array namespace of the inputs.
+
+        Returns
+        -------
+        raw : callable
+            ``raw(X)``: the kernel between the rows of ``X`` and the centres.
+        R : array of shape (n_centres, n_components)
+            The normalisation.
+        """
+        return (lambda X: self.kernel(X, self.centres, xp=xp)), self.normalization
+
     def block_rows(self):
         """Rows of ``X`` per chunk so that the chunk's temporaries stay bounded."""
         m = self.centres.shape[0]
@@ -445,10 +463,10 @@ def fit_approximate(estimator, X, y, sample_weight=None, *, partial=False):
                            fmap.block_rows())
         _solve_and_store(estimator, stream, fmap, placement, was_1d, y)
         return estimator
+    transform, linear_part = _factored_transform(fmap, xp)
     stats = accumulate_statistics(
-        lambda rows: fmap.transform(rows, xp), Xc, placement.to_compute(Y),
-        placement.to_compute(sample_weight), xp, block_rows=fmap.block_rows(),
-        per_task=None)
+        transform, Xc, placement.to_compute(Y), placement.to_compute(sample_weight), xp,
+        block_rows=fmap.block_rows(), per_task=None, linear_part=linear_part)
     if resume:
         stats = merge_statistics(to_statistics_namespace(previous, xp,
                                                          placement.device), stats)
@@ -654,8 +672,16 @@ def _block_statistics(fmap, X, Y, sample_weight, check):
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     if w is not None and (not np.all(np.isfinite(w)) or np.any(w < 0)):
         raise ValueError("sample_weight must be finite and non-negative.")
-    return accumulate_statistics(lambda rows: fmap.transform(rows, np), X, Y, w, np,
-                                 block_rows=fmap.block_rows(), per_task=check)
+    transform, linear_part = _factored_transform(fmap, np)
+    return accumulate_statistics(transform, X, Y, w, np, block_rows=fmap.block_rows(),
+                                 per_task=check, linear_part=linear_part)
+
+
+def _factored_transform(fmap, xp):
+    """``(raw, R)`` of a map whose features are ``raw(X) @ R``, else ``(transform, None)``."""
+    if hasattr(fmap, "factored"):
+        return fmap.factored(xp)
+    return (lambda rows: fmap.transform(rows, xp)), None
 
 
 def fit_dask(estimator, X, y, sample_weight=None):

@@ -70,6 +70,20 @@ def test_chunked_statistics_equal_one_shot(rng, missing, weights):
                                    rtol=1e-12)
 
 
+@pytest.mark.parametrize("missing, weights", [(False, None), (False, "sample"),
+                                              (True, None)])
+def test_statistics_of_factored_features_equal_those_of_the_features(rng, missing,
+                                                                     weights):
+    # Nystrom features are raw(X) @ R: shared statistics are summed for raw(X) and
+    # mapped by R once at the end; per-task ones take raw(X) @ R chunk by chunk.
+    raw, Y, w = _problem(rng, missing=missing, weights=weights)
+    R = rng.normal(size=(raw.shape[1], 5))
+    expected = chunk_statistics(raw @ R, Y, w, np)
+    factored = accumulate_statistics(lambda rows: rows, raw, Y, w, np, block_rows=7,
+                                     linear_part=R)
+    _assert_same_statistics(expected, factored)
+
+
 def test_merge_promotes_shared_to_per_task(rng):
     Phi, Y, _ = _problem(rng)
     Y_missing = Y.copy()
