@@ -240,8 +240,12 @@ def accumulate_statistics(transform, X, Y, sample_weight, xp, *, block_rows,
     if per_task is None:
         per_task = not complete_sample_weights(Y, sample_weight, xp)[1]
     if per_task:
-        total = _accumulate_per_task(transform, X, Y, sample_weight, xp,
-                                     max(int(block_rows), 1))
+        # The per-row product with R (n m^2) is cheaper here than mapping T
+        # matrices at the end (2 T m^3) whenever rows carry few labels.
+        features = transform if linear_part is None else (
+            lambda rows: transform(rows) @ linear_part)
+        return _accumulate_per_task(features, X, Y, sample_weight, xp,
+                                    max(int(block_rows), 1))
     else:
         total = None
         for start in range(0, n, max(int(block_rows), 1)):
@@ -291,7 +295,9 @@ def _accumulate_per_task(transform, X, Y, sample_weight, xp, block_rows):
                 continue
             Phi_t = xp.take(Phi, rows, axis=0)
             weighted = xp.take(W[:, t], rows)[:, None] * Phi_t
-            gram[t, ...] = gram[t, ...] + Phi_t.T @ weighted
+            block = gram[t, ...]
+            block += Phi_t.T @ weighted  # in place: no m x m copy per task and chunk
+            gram[t, ...] = block
     return FeatureStatistics(gram, cross, sq, counts, int(n))
 
 
