@@ -395,7 +395,7 @@ def select_auxiliary_tasks(estimator, X, Y, primary, candidates=None, *, cv=None
         selected tasks and the table of every subset tried.
 
     Notes
-    -------
+    -----
     A full path costs ``c (c + 1) / 2`` subset scores for ``c`` candidates (each
     one leave-one-out fit, one search, or one fit per fold); ``max_tasks`` and
     ``tol`` shorten it. The scores along the path are the maxima of noisy
