@@ -55,7 +55,34 @@ NYSTROM_SAMPLINGS = ("uniform", "leverage")
 SHIFT_INVARIANT_KERNELS = ("rbf", "laplacian")
 
 
-class NystromFeatureMap:
+class _MovableArrays:
+    """``to(xp, device)`` for a feature map whose arrays are named in ``_arrays``."""
+
+    _arrays = ()
+
+    def to(self, xp, device=None):
+        """A copy of the map with its arrays in ``xp`` on ``device``.
+
+        Parameters
+        ----------
+        xp : module
+            Target namespace.
+        device : object, default=None
+            Target device.
+
+        Returns
+        -------
+        feature_map : object
+            A map of the same type.
+        """
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        for name in self._arrays:
+            setattr(new, name, to_namespace(getattr(self, name), xp, device))
+        return new
+
+
+class NystromFeatureMap(_MovableArrays):
     """Nyström features ``phi(x) = k(x, Z) U_+ diag(s_+)^{-1/2}``.
 
     ``K_ZZ = U diag(s) U^T``; eigenvalues below ``m * eps`` times the largest (and
@@ -81,6 +108,8 @@ class NystromFeatureMap:
     """
 
     kind = "nystrom"
+
+    _arrays = ("centres", "normalization")
 
     def __init__(self, kernel, centres, xp):
         self.kernel = kernel
@@ -141,28 +170,9 @@ class NystromFeatureMap:
         per_row = d if self.kernel.kernel == "laplacian" else 3
         return row_block(m, per_row + 3)
 
-    def to(self, xp, device=None):
-        """A copy of the map with its arrays in ``xp`` on ``device``.
-
-        Parameters
-        ----------
-        xp : module
-            Target namespace.
-        device : object, default=None
-            Target device.
-
-        Returns
-        -------
-        feature_map : NystromFeatureMap
-        """
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new.centres = to_namespace(self.centres, xp, device)
-        new.normalization = to_namespace(self.normalization, xp, device)
-        return new
 
 
-class RandomFourierFeatureMap:
+class RandomFourierFeatureMap(_MovableArrays):
     """Random Fourier features ``sqrt(2/m) cos(X Omega + b)`` of a shift-invariant kernel.
 
     "rbf" (``exp(-gamma |x - x'|^2)``): ``Omega ~ N(0, 2 gamma)``; "laplacian"
@@ -189,6 +199,8 @@ class RandomFourierFeatureMap:
     """
 
     kind = "rff"
+
+    _arrays = ("frequencies", "offset")
 
     def __init__(self, kernel, gamma, n_features, n_components, random_state, xp,
                  device=None):
@@ -232,25 +244,6 @@ class RandomFourierFeatureMap:
         """Rows of ``X`` per chunk so that the chunk's temporaries stay bounded."""
         return row_block(self.n_components, 5)
 
-    def to(self, xp, device=None):
-        """A copy of the map with its arrays in ``xp`` on ``device``.
-
-        Parameters
-        ----------
-        xp : module
-            Target namespace.
-        device : object, default=None
-            Target device.
-
-        Returns
-        -------
-        feature_map : RandomFourierFeatureMap
-        """
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new.frequencies = to_namespace(self.frequencies, xp, device)
-        new.offset = to_namespace(self.offset, xp, device)
-        return new
 
 
 def ridge_leverage_scores(kernel, X, pilot, alpha, xp):
