@@ -39,9 +39,9 @@ from ._validation import (
 )
 from .kernels import KERNELS, PairwiseKernel, TrainingGram
 
-__all__ = ["BinaryTasksClassifierMixin", "Placement", "SeparableKernelMixin",
-           "ShortcutParamsMixin", "VersionedStateMixin", "fill_doc", "fill_task_doc",
-           "row_index",
+__all__ = ["APPROXIMATION_PARAMS_DOC", "BinaryTasksClassifierMixin", "Placement",
+           "SeparableKernelMixin", "ShortcutParamsMixin", "VersionedStateMixin",
+           "fill_doc", "fill_task_doc", "row_index",
            "take_task_columns", "task_columns"]
 
 # How the ``task`` argument of predict and its kin is documented, once.
@@ -51,6 +51,20 @@ TASK_PARAM_DOC = """task : array-like of shape (n_samples,), default=None
             ``range(n_tasks_)``. The output is then one value per row, that of
             the row's own task, of shape ``(n_samples,)``. None: every task."""
 
+
+# The kernel estimators' parameters of the low-rank approximation (their
+# ``approximation`` parameter says what each estimator solves on it).
+APPROXIMATION_PARAMS_DOC = """n_components : int, default=100
+        Number of Nyström centres or random features (``approximation`` only).
+        Nyström centres above the number of training rows are lowered to it,
+        with a warning (every row a centre: the exact kernel).
+    nystrom_sampling : {"uniform", "leverage"}, default="uniform"
+        How the Nyström centres are drawn: uniformly without replacement, or in
+        proportion to approximate ridge leverage scores (from a uniform pilot of
+        ``n_components`` centres; two more passes over the data), which favours
+        inputs in sparsely sampled regions.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the Nyström centres or of the random features."""
 
 def fill_doc(**texts):
     """Decorator: put each of ``texts`` in place of ``%(name)s`` in a docstring.

@@ -7,7 +7,13 @@ import warnings
 from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin
 
 from ._backend import to_namespace
-from ._base import BinaryTasksClassifierMixin, SeparableKernelMixin, row_index
+from ._base import (
+    APPROXIMATION_PARAMS_DOC,
+    BinaryTasksClassifierMixin,
+    SeparableKernelMixin,
+    fill_doc,
+    row_index,
+)
 from ._labels import (
     binary_task_weights,
     check_class_weight,
@@ -36,6 +42,7 @@ __all__ = ["MultiTaskKernelClassifier"]
 SOLVERS = ("auto", "eig", "primal")
 
 
+@fill_doc(approximation_params=APPROXIMATION_PARAMS_DOC)
 class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin,
                                 MultiOutputMixin, ClassifierMixin, BaseEstimator):
     r"""Multi-task kernel logistic classification with the kernel ``k(x, x') A``.
@@ -151,17 +158,7 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
         training rows, any kernel; "rff": random Fourier features of the "rbf"
         or "laplacian" kernel. None (the default) fits the exact kernel;
         ``solver="auto"`` never approximates by itself. See :ref:`large_data`.
-    n_components : int, default=100
-        Number of Nyström centres or random features (``approximation`` only).
-        Nyström centres above the number of training rows are lowered to it,
-        with a warning (every row a centre: the exact kernel).
-    nystrom_sampling : {"uniform", "leverage"}, default="uniform"
-        How the Nyström centres are drawn: uniformly without replacement, or in
-        proportion to approximate ridge leverage scores (from a uniform pilot of
-        ``n_components`` centres; two more passes over the data), which favours
-        inputs in sparsely sampled regions.
-    random_state : int, RandomState instance or None, default=None
-        Seed of the Nyström centres or of the random features.
+    %(approximation_params)s
 
     Attributes
     ----------

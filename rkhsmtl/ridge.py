@@ -5,7 +5,13 @@ from __future__ import annotations
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
-from ._base import SeparableKernelMixin, fill_task_doc, task_columns
+from ._base import (
+    APPROXIMATION_PARAMS_DOC,
+    SeparableKernelMixin,
+    fill_doc,
+    fill_task_doc,
+    task_columns,
+)
 from ._solvers import SOLVERS, solve_fixed_structure
 from ._solvers.alternating import solve_learned_structure
 from ._validation import (
@@ -21,6 +27,7 @@ from .structure import resolve_task_structure
 __all__ = ["MultiTaskKernelRidge"]
 
 
+@fill_doc(approximation_params=APPROXIMATION_PARAMS_DOC)
 class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixin,
                            BaseEstimator):
     r"""Multi-task kernel ridge regression with the separable kernel ``k(x, x') A``.
@@ -121,17 +128,7 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
         kernel; "rff": random Fourier features of the "rbf" or "laplacian"
         kernel. None (the default) fits the exact kernel; ``solver="auto"``
         never approximates by itself. See :ref:`large_data`.
-    n_components : int, default=100
-        Number of Nyström centres or random features (``approximation`` only).
-        Nyström centres above the number of training rows are lowered to it,
-        with a warning (every row a centre: the exact kernel).
-    nystrom_sampling : {"uniform", "leverage"}, default="uniform"
-        How the Nyström centres are drawn: uniformly without replacement, or in
-        proportion to approximate ridge leverage scores (from a uniform pilot of
-        ``n_components`` centres; two more passes over the data), which favours
-        inputs in sparsely sampled regions.
-    random_state : int, RandomState instance or None, default=None
-        Seed of the Nyström centres or of the random features.
+    %(approximation_params)s
 
     Attributes
     ----------
