@@ -119,6 +119,18 @@ def _nan_off(values, observed, xp):
     return xp.where(observed, values, xp.full_like(values, math.nan))
 
 
+def _columns(stack, xp):
+    """(k, n, T) -> (n, k T): the alphas of a chunk side by side."""
+    k, n, T = stack.shape
+    return xp.reshape(xp.permute_dims(stack, (1, 0, 2)), (n, k * T))
+
+
+def _per_alpha(columns, k, xp):
+    """(n, k T) -> (k, n, T), the inverse of :func:`_columns`."""
+    n = columns.shape[0]
+    return xp.permute_dims(xp.reshape(columns, (n, k, -1)), (1, 0, 2))
+
+
 def complete_loo_path(kernel_eig, task_eig, Y, alphas, xp, *, sqrt_w=None,
                       mode="entry"):
     """Leave-one-out of complete ``Y`` with per-sample weights, for every ``alpha``.
@@ -161,31 +173,46 @@ def complete_loo_path(kernel_eig, task_eig, Y, alphas, xp, *, sqrt_w=None,
     U2, V2 = U * U, V * V
     eye = xp.eye(T, dtype=Y.dtype, device=array_device(Y))
     residuals, loo, coefs, traces = [], [], [], []
-    for alpha in alphas:
-        alpha = float(alpha)
+    # The products with U (and U o U) of every alpha of a chunk are one (n, n) x
+    # (n, chunk T) product: one pass over U instead of one per alpha, whose skinny
+    # products are bound by reading U from memory. A chunk of chunk T <= n / 4
+    # columns keeps each temporary at a quarter of U.
+    chunk = max(1, n // (4 * T))
+    for start in range(0, len(alphas), chunk):
+        part = [float(alpha) for alpha in alphas[start:start + chunk]]
+        k = len(part)
+        shifts = xp.reshape(xp.asarray(part, dtype=Y.dtype, device=array_device(Y)),
+                            (k, 1, 1))
+        denominators = eigen_products[None, :, :] + shifts  # (k, n, T)
         # C~ = U [(U^T Y~ V) / (s sigma^T + alpha)] V^T; the scaled residual
         # Y~ - F~ = alpha C~ (the stationarity condition).
-        scaled_coef = U @ (rotated / (eigen_products + alpha)) @ V.T
-        phi = eigen_products / (eigen_products + alpha)
-        traces.append(float(xp.sum(phi)))
-        resid_w = alpha * scaled_coef
-        coef = scaled_coef if sqrt_w is None else sqrt_w[:, None] * scaled_coef
-        resid = resid_w if inv_sqrt_w is None else inv_sqrt_w[:, None] * resid_w
-        coefs.append(coef)
-        residuals.append(_nan_off(resid, observed, xp))
-        if mode == "gcv":
-            continue
-        row_phi = U2 @ phi  # (n, T): row i's diagonal of S in A's eigenbasis
-        if mode == "entry":
-            diag = row_phi @ V2.T
-            # A per-sample weight cancels in D^{-1/2} S~ D^{1/2} on the diagonal.
-            loo.append(_nan_off(resid / (1.0 - diag), observed, xp))
-            continue
-        # Row i's T x T block of S~ is V diag(row_phi[i]) V^T; per-sample weights
-        # are scalars on a row, so it is also the block of S.
-        blocks = (V[None, :, :] * row_phi[:, None, :]) @ V.T
-        solved = xp.linalg.solve(eye[None, :, :] - blocks, resid[:, :, None])
-        loo.append(_nan_off(solved[:, :, 0], observed, xp))
+        stacked = _columns(rotated[None, :, :] / denominators, xp)
+        scaled_coefs = _per_alpha(U @ stacked, k, xp) @ V.T
+        phis = eigen_products[None, :, :] / denominators
+        if mode != "gcv":
+            # (k, n, T): row i's diagonal of S in A's eigenbasis, for each alpha
+            row_phis = _per_alpha(U2 @ _columns(phis, xp), k, xp)
+        for j, alpha in enumerate(part):
+            scaled_coef = scaled_coefs[j, ...]
+            traces.append(float(xp.sum(phis[j, ...])))
+            resid_w = alpha * scaled_coef
+            coef = scaled_coef if sqrt_w is None else sqrt_w[:, None] * scaled_coef
+            resid = resid_w if inv_sqrt_w is None else inv_sqrt_w[:, None] * resid_w
+            coefs.append(coef)
+            residuals.append(_nan_off(resid, observed, xp))
+            if mode == "gcv":
+                continue
+            row_phi = row_phis[j, ...]
+            if mode == "entry":
+                diag = row_phi @ V2.T
+                # A per-sample weight cancels in D^{-1/2} S~ D^{1/2} on the diagonal.
+                loo.append(_nan_off(resid / (1.0 - diag), observed, xp))
+                continue
+            # Row i's T x T block of S~ is V diag(row_phi[i]) V^T; per-sample
+            # weights are scalars on a row, so it is also the block of S.
+            blocks = (V[None, :, :] * row_phi[:, None, :]) @ V.T
+            solved = xp.linalg.solve(eye[None, :, :] - blocks, resid[:, :, None])
+            loo.append(_nan_off(solved[:, :, 0], observed, xp))
     return LooPath(
         residuals=xp.stack(residuals), loo_residuals=None if mode == "gcv" else
         xp.stack(loo), traces=traces, n_observed=n_observed, coef=xp.stack(coefs))
