@@ -58,11 +58,13 @@ GRIDS = {
     "mean-regularised": ("MeanRegularized", (0.03, 0.1, 0.3, 1.0, 3.0),
                          (30.0, 100.0, 300.0, 1000.0, 3000.0)),
     "learned LowRank": ("LowRank", (3.0, 10.0), (100.0, 300.0)),
-    "learned TaskRelation": ("TaskRelation", (0.3, 1.0), (30.0, 100.0)),
+    # TaskRelation's A is now scaled by 1 + strength (alpha in independent tasks'
+    # units): the recorded run's alphas 0.3 and 1 at strength 30 are 9.3 and 31.
+    "learned TaskRelation": ("TaskRelation", (10.0, 30.0), (30.0, 100.0)),
     "learned OutputKernel": ("OutputKernel", (3.0, 10.0), (10.0, 30.0)),
     # Started from (and whitened by) the mean-regularised structure chosen on the
     # same split: the learned relation adjusts the tuned fixed structure.
-    "learned TaskRelation, prior: tuned mean-reg.": ("TaskRelation@mean", (0.3, 1.0),
+    "learned TaskRelation, prior: tuned mean-reg.": ("TaskRelation@mean", (3.0, 10.0, 30.0),
                                                      (10.0, 30.0)),
 }
 
@@ -72,9 +74,9 @@ QUICK_GRIDS = {
     "pooled": ("pooled", (0.3, 3.0, 30.0), None),
     "mean-regularised": ("MeanRegularized", (0.3, 3.0, 30.0), (3.0, 30.0)),
     "learned LowRank": ("LowRank", (1.0, 10.0), (10.0, 100.0)),
-    "learned TaskRelation": ("TaskRelation", (0.3, 1.0), (10.0, 30.0)),
+    "learned TaskRelation": ("TaskRelation", (3.0, 10.0), (10.0, 30.0)),
     "learned OutputKernel": ("OutputKernel", (1.0, 10.0), (1.0, 10.0)),
-    "learned TaskRelation, prior: tuned mean-reg.": ("TaskRelation@mean", (0.3, 1.0),
+    "learned TaskRelation, prior: tuned mean-reg.": ("TaskRelation@mean", (3.0, 10.0),
                                                      (10.0, 30.0)),
 }
 

@@ -58,7 +58,7 @@ methods = {
     "mean-regularised": MultiTaskKernelRidge(
         kernel="linear", alpha=1.0, task_structure=MeanRegularized(strength=10.0)),
     "learned task relation": MultiTaskKernelRidge(
-        kernel="linear", alpha=1.0, task_structure=TaskRelation(strength=30.0),
+        kernel="linear", alpha=31.0, task_structure=TaskRelation(strength=30.0),
         tol=1e-3, max_iter=5),
 }
 splits = PerTaskSplits(train_size=0.75, seeds=3 if SMALL else 10)

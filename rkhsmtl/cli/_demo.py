@@ -44,7 +44,9 @@ def demo_models():
         ("pooled", MultiTaskKernelRidge(kernel="linear", alpha=10.0,
                                         task_structure="pooled")),
         (LEARNED_NAME, MultiTaskKernelRidge(
-            kernel="linear", alpha=0.3,
+            # alpha 0.3 before TaskRelation's A was scaled by 1 + strength (the
+            # same model).
+            kernel="linear", alpha=9.3,
             task_structure=TaskRelation(strength=30.0,
                                         prior=MeanRegularized(strength=10.0),
                                         delta=1e-2, delta_min=1e-2),

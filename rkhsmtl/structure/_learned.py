@@ -382,6 +382,82 @@ class LearnedTaskStructure(TaskStructure):
         m = xp.clip(m, 0.0, None)
         return _from_eigen(self._eigen_step(m, alpha, xp), vectors)
 
+    # -- derivative of the A-step (Newton steps of the alternating solver) -----
+    def has_a_step_derivative(self):
+        """Whether :meth:`a_step_derivative` is available for this structure.
+
+        Returns
+        -------
+        available : bool
+        """
+        return type(self)._eigen_divided_differences is not (
+            LearnedTaskStructure._eigen_divided_differences)
+
+    def a_step_derivative(self, M, alpha, delta2, xp, *, whitening=_COMPUTE):
+        """The derivative of :meth:`a_step` at ``M``, as a linear map.
+
+        For a spectral A-step ``A~ = g(M~)`` (``M~`` whitened by the prior,
+        ``delta^2 I`` added) the Daleckii-Krein formula gives ``Dg(M~)[E] = U (G o
+        (U^T E U)) U^T`` in the eigenbasis ``U`` of ``M~``, with the divided
+        differences ``G_ij = (g(m_i) - g(m_j)) / (m_i - m_j)`` (``g'(m_i)`` on the
+        diagonal), written in closed forms free of cancellation. A normalised
+        A-step (:class:`TaskRelation`) adds the derivative of its normaliser.
+
+        Parameters
+        ----------
+        M : array of shape (n_tasks, n_tasks)
+            ``B^T K B`` (without perturbation).
+        alpha : float
+            Regularisation strength of the estimator.
+        delta2 : float
+            Absolute perturbation ``delta^2`` (> 0).
+        xp : module
+            Array namespace of ``M``.
+        whitening : tuple or None, optional
+            :meth:`whitening` of this structure, when already computed.
+
+        Returns
+        -------
+        derivative : callable or None
+            ``derivative(dM)``: the change of ``A`` for a (symmetric) change
+            ``dM`` of ``M``; None when the structure has no derivative
+            (:meth:`has_a_step_derivative`).
+        """
+        if not self.has_a_step_derivative():
+            return None
+        self._check_params(M.shape[0])
+        self._check_resolved()
+        Mw, factors = self._whiten(M, delta2, xp, whitening)
+        m, U = _symmetric_eigh(Mw, xp)
+        m = xp.clip(m, 0.0, None)
+        G, normaliser = self._eigen_divided_differences(m, float(alpha), xp)
+
+        def derivative(dM):
+            dM = 0.5 * (dM + dM.T)
+            if factors is not None:
+                dM = factors[1] @ dM @ factors[1]
+            E = U.T @ dM @ U
+            D = G * E
+            if normaliser is not None:
+                weights, column = normaliser
+                D = D + xp.linalg.diagonal(E) @ weights * xp.eye(
+                    m.shape[0], dtype=m.dtype, device=array_device(m)) * column[None, :]
+            dA = U @ D @ U.T
+            if factors is not None:
+                dA = factors[0] @ dA @ factors[0]
+            return 0.5 * (dA + dA.T)
+
+        return derivative
+
+    def _eigen_divided_differences(self, m, alpha, xp):
+        """``(G, normaliser)`` of :meth:`a_step_derivative` at the eigenvalues ``m``.
+
+        ``normaliser`` is None for a separable ``g``, else ``(weights, column)``:
+        the eigenvalue ``i`` of the derivative gets ``column_i * sum_j weights_j
+        E_jj`` more (the derivative of a normaliser ``s(m)``).
+        """
+        raise NotImplementedError  # pragma: no cover - overridden where available
+
     def _whitened_penalty(self, values, vectors, xp):
         return self._eigen_penalty(values, xp)
 
@@ -431,6 +507,11 @@ class LowRank(LearnedTaskStructure):
 
     def _eigen_step(self, m, alpha, xp):
         return xp.sqrt(alpha * m / float(self.strength))
+
+    def _eigen_divided_differences(self, m, alpha, xp):
+        # g(m) = c sqrt(m): (g(a) - g(b)) / (a - b) = c / (sqrt(a) + sqrt(b)).
+        q = xp.sqrt(m)
+        return math.sqrt(alpha / float(self.strength)) / (q[:, None] + q[None, :]), None
 
     def _eigen_penalty(self, a, xp):
         return float(self.strength) * float(xp.sum(a))
@@ -482,6 +563,13 @@ class OutputKernel(LearnedTaskStructure):
     def _eigen_step(self, m, alpha, xp):
         return (alpha * m / (2.0 * float(self.strength))) ** (1.0 / 3.0)
 
+    def _eigen_divided_differences(self, m, alpha, xp):
+        # g(m) = c m^{1/3}: (g(a) - g(b)) / (a - b) = c / (p_a^2 + p_a p_b + p_b^2)
+        # with p = m^{1/3}.
+        p = m ** (1.0 / 3.0)
+        c = (alpha / (2.0 * float(self.strength))) ** (1.0 / 3.0)
+        return c / (p[:, None] ** 2 + p[:, None] * p[None, :] + p[None, :] ** 2), None
+
     def _eigen_penalty(self, a, xp):
         return float(self.strength) * float(xp.sum(a * a))
 
@@ -502,25 +590,34 @@ class OutputKernel(LearnedTaskStructure):
 class TaskRelation(LearnedTaskStructure):
     r"""Task-relation learning (Zhang & Yeung 2010): a learned task covariance.
 
-    The penalty on the task functions is ``sum_t ||f_t||^2 + strength
-    tr(F Omega^{-1} F^T)`` over a task covariance ``Omega`` constrained by
-    ``Omega > 0`` and ``tr(Omega) = T`` (Zhang & Yeung's ``tr(Omega) = 1``, rescaled
-    so that ``Omega = I`` for unrelated tasks whatever ``T``). In the separable-kernel
-    form this is
+    The penalty on the task functions is ``(sum_t ||f_t||^2 + strength
+    tr(F Omega^{-1} F^T)) / (1 + strength)`` over a task covariance ``Omega``
+    constrained by ``Omega > 0`` and ``tr(Omega) = T`` (Zhang & Yeung's
+    ``tr(Omega) = 1``, rescaled so that ``Omega = I`` for unrelated tasks whatever
+    ``T``). In the separable-kernel form this is
 
-        A = (I + strength * Omega^{-1})^{-1},    tr(Omega) = T,
+        A = (1 + strength) (I + strength * Omega^{-1})^{-1},    tr(Omega) = T,
 
     ``F(A) = 0`` on that set (the trace constraint is the whole penalty). The
-    A-step is ``Omega = T M^{1/2} / tr(M^{1/2})``, so ``A`` shares the eigenvectors
-    of ``M`` with eigenvalues ``omega / (omega + strength)``. ``strength = 0`` gives
-    independent tasks; the larger ``strength``, the more the tasks' correlations
-    (``Omega``) shape the fit. The learned ``Omega`` is available as
-    ``Omega = strength * (A^{-1} - I)^{-1}``.
+    factor ``1 + strength`` makes unrelated tasks (``Omega = I``) give ``A = I``
+    exactly, so ``alpha`` means what it means for independent tasks: the learned
+    structure regularises the directions the tasks share less than independent
+    tasks and the others more (without it, ``A <= I`` and every ``strength > 0``
+    would add regularisation at the same ``alpha``). The A-step is ``Omega = T
+    M^{1/2} / tr(M^{1/2})``, so ``A`` shares the eigenvectors of ``M`` with
+    eigenvalues ``(1 + strength) omega / (omega + strength)``. ``strength = 0``
+    gives independent tasks and ``strength -> inf`` gives ``A = Omega``; the
+    larger ``strength``, the more the tasks' correlations shape the fit. The
+    learned ``Omega`` is available as ``Omega = strength ((1 + strength) A^{-1} -
+    I)^{-1}``.
 
     Parameters
     ----------
     strength : float, default=1.0
-        Weight ``rho >= 0`` of the task-covariance term.
+        Weight ``rho >= 0`` of the task-covariance term. It is free of the
+        targets' scale (the A-step depends on ``M`` only up to a factor), so it
+        has no ``"auto"``: 1 weighs the tasks' own norms and their correlations
+        equally.
     prior : None, str, TaskStructure or array-like, default=None
         Positive definite structure to start from and whiten by (None: ``I``).
     delta : float, default=1e-2
@@ -540,11 +637,27 @@ class TaskRelation(LearnedTaskStructure):
     def _eigen_step(self, m, alpha, xp):
         root = xp.sqrt(m)
         omega = m.shape[0] * root / xp.sum(root)
-        return omega / (omega + float(self.strength))
+        rho = float(self.strength)
+        return (1.0 + rho) * omega / (omega + rho)
+
+    def _eigen_divided_differences(self, m, alpha, xp):
+        # g(m) = (1 + rho) q / (q + k) with q = sqrt(m), k = rho s / T and the
+        # normaliser s = sum_j q_j. At fixed s the divided differences are
+        # (1 + rho) k / ((q_a + k) (q_b + k) (q_a + q_b)); s moves by sum_j
+        # dm_j / (2 q_j), and g_i by -(1 + rho) q_i (rho / T) / (q_i + k)^2 per unit.
+        rho = float(self.strength)
+        T = m.shape[0]
+        q = xp.sqrt(m)
+        k = rho * float(xp.sum(q)) / T
+        G = (1.0 + rho) * k / ((q[:, None] + k) * (q[None, :] + k)
+                               * (q[:, None] + q[None, :]))
+        column = -(1.0 + rho) * rho * q / (T * (q + k) ** 2)
+        return G, (1.0 / (2.0 * q), column)
 
     def _eigen_penalty(self, a, xp):
         rho = float(self.strength)
         T = a.shape[0]
+        a = a / (1.0 + rho)  # the eigenvalues of (I + rho Omega^{-1})^{-1}
         if float(xp.max(a)) >= 1.0:
             return 0.0 if rho == 0.0 and float(xp.min(a)) >= 1.0 - _FEASIBILITY_RTOL \
                 and float(xp.max(a)) <= 1.0 + _FEASIBILITY_RTOL else math.inf
@@ -555,7 +668,7 @@ class TaskRelation(LearnedTaskStructure):
         return 0.0 if abs(total - T) <= slack else math.inf
 
     def _whitened_dual(self, S, alpha, eps, xp):
-        # sup over a_i = omega_i / (omega_i + rho), sum omega_i = T, of
+        # sup over a_i = (1 + rho) omega_i / (omega_i + rho), sum omega_i = T, of
         # sum_i c_i a_i - eps / a_i: bounded by its Lagrangian at a multiplier nu
         # (any nu gives an upper bound; the root of sum omega_i(nu) = T the least).
         c = xp.clip(_symmetric_eigh(S, xp)[0], 0.0, None) / (4.0 * alpha)
@@ -563,9 +676,12 @@ class TaskRelation(LearnedTaskStructure):
         T = c.shape[0]
         if rho == 0.0:  # A = I
             return (lambda t: float(xp.sum(t * c)) - eps * T), math.inf
+        # With a_i = (1 + rho) b_i: c_i a_i - eps / a_i = c'_i b_i - eps' / b_i,
+        # c' = (1 + rho) c and eps' = eps / (1 + rho), over the unscaled set.
+        scale = 1.0 + rho
 
         def value(t):
-            return _relation_dual(t * c, rho, eps, xp)
+            return _relation_dual(t * scale * c, rho, eps / scale, xp)
 
         return value, math.inf
 
@@ -610,6 +726,13 @@ class PriorShrinkage(LearnedTaskStructure):
 
     def _eigen_step(self, m, alpha, xp):
         return 0.5 * (1.0 + xp.sqrt(1.0 + 4.0 * alpha * m / float(self.strength)))
+
+    def _eigen_divided_differences(self, m, alpha, xp):
+        # g(m) = (1 + r(m)) / 2, r = sqrt(1 + beta m): the divided differences are
+        # beta / (2 (r_a + r_b)).
+        beta = 4.0 * alpha / float(self.strength)
+        r = xp.sqrt(1.0 + beta * m)
+        return beta / (2.0 * (r[:, None] + r[None, :])), None
 
     def _eigen_penalty(self, a, xp):
         return float(self.strength) * float(xp.sum(a - xp.log(a) - 1.0))
@@ -795,30 +918,38 @@ class ClusteredNorm(LearnedTaskStructure):
     The convex relaxation of "tasks form ``n_clusters`` groups": with ``Pi = I - 1
     1^T / T`` and ``Sigma`` a task covariance,
 
-        A^{-1} = 1 1^T / T + Pi Sigma^{-1} Pi,
+        A^{-1} = (1 1^T / T + Pi Sigma^{-1} Pi) / scale,
         Sigma in {low I <= Sigma <= high I,  tr Sigma = (T - r + 1) low + (r - 1) high},
 
-    with ``low = 1 / (1 + strength)``, ``high = 1`` and ``r = n_clusters``, and
-    ``F(A) = 0`` on that set. In the units of the estimator's ``alpha``, the mean
-    task is penalised like an independent task (``epsilon_M = 1``), deviations of
-    cluster centres from the mean like independent tasks (``epsilon_B = 1``) and
-    deviations within a cluster ``1 + strength`` times more (``epsilon_W``). The
+    with ``low = 1 / (1 + strength)``, ``high = 1``, ``r = n_clusters`` and ``F(A)
+    = 0`` on that set. Every ``A`` of the set has the same trace, ``scale (1 + (T
+    - r) low + (r - 1) high)``, and ``scale = T / (1 + (T - r) low + (r - 1)
+    high)`` makes it ``T``, the trace of independent tasks: the mean task and
+    the deviations of cluster centres from the mean are penalised ``1 / scale <=
+    1`` times as much as an independent task (``epsilon_M = epsilon_B``), the
+    deviations within a cluster ``(1 + strength) / scale`` times (``epsilon_W``),
+    so that a positive ``strength`` redistributes the regularisation of
+    independent tasks instead of only adding to it (without ``scale``, ``A <=
+    I``). ``scale`` depends only on ``T``, ``r`` and ``strength``: the model
+    family is the one of ``scale = 1``, ``alpha`` divided by ``scale``. The
     known-clusters structure :class:`Clusters` with the same ``strength`` and
-    ``r`` clusters lies in this set; ``n_clusters=1`` is
-    :class:`MeanRegularized`, ``n_clusters = T`` (or ``strength=0``) is
-    independent tasks.
+    ``r`` clusters, times ``scale``, lies in this set; ``n_clusters=1`` is
+    :class:`MeanRegularized` times ``scale``, ``n_clusters = T`` (or
+    ``strength=0``) is independent tasks (``scale = 1``).
 
-    A-step: on the complement of ``1``, ``Sigma`` shares the eigenvectors of
-    ``Pi M Pi`` and its eigenvalues are ``clip(sqrt(m_i / nu), low, high)`` with
-    the multiplier ``nu`` found by a 1-D search so the trace constraint holds (the
-    ``1`` direction of ``Sigma`` takes ``low``).
+    A-step: ``A 1 = scale 1`` and on the complement of ``1``, ``Sigma`` shares the
+    eigenvectors of ``Pi M Pi`` and its eigenvalues are ``clip(sqrt(m_i / nu),
+    low, high)`` with the multiplier ``nu`` found by a 1-D search so the trace
+    constraint holds (the ``1`` direction of ``Sigma`` takes ``low``).
 
     Parameters
     ----------
     n_clusters : int, default=2
         Number of clusters ``r`` (between 1 and the number of tasks).
     strength : float, default=1.0
-        How much more within-cluster deviations are penalised (``>= 0``).
+        How much more within-cluster deviations are penalised than the cluster
+        centres (``>= 0``). It is free of the targets' scale (the A-step depends
+        on ``M`` only up to a factor), so it has no ``"auto"``.
     prior : None, str, TaskStructure or array-like, default=None
         Positive definite structure to start from and whiten by (None: ``I``).
     delta : float, default=1e-2
@@ -848,41 +979,44 @@ class ClusteredNorm(LearnedTaskStructure):
             )
 
     def _bounds(self, T):
+        """``(scale, low, high, total)`` of the set, all times ``scale``."""
         low, high = 1.0 / (1.0 + float(self.strength)), 1.0
         r = int(self.n_clusters)
         # Budget of the T - 1 directions orthogonal to 1 (the 1 direction takes low).
-        return low, high, (T - r) * low + (r - 1) * high
+        total = (T - r) * low + (r - 1) * high
+        scale = T / (1.0 + total)
+        return scale, scale * low, scale * high, scale * total
 
     def _whitened_a_step(self, M, alpha, xp):
         T = M.shape[0]
         device = array_device(M)
-        mean = xp.ones((T, T), dtype=M.dtype, device=device) / T
+        scale, low, high, total = self._bounds(T)
+        mean = xp.ones((T, T), dtype=M.dtype, device=device) * (scale / T)
         if T == 1:
             return mean
         Q = _complement_basis(T, xp, M)
         m, W = _symmetric_eigh(Q.T @ M @ Q, xp)
-        low, high, total = self._bounds(T)
         sigma = water_fill([float(v) for v in m], low, high, total)
         sigma = xp.asarray(sigma, dtype=M.dtype, device=device)
         QW = Q @ W
         return mean + _from_eigen(sigma, QW)
 
     def _whitened_dual(self, S, alpha, eps, xp):
-        # A = 1 1^T / T + Q Sigma Q^T: tr(A S) splits into the mean direction and
-        # the complement, tr(A^{-1}) = 1 + tr(Sigma^{-1}).
+        # A = scale 1 1^T / T + Q Sigma Q^T: tr(A S) splits into the mean direction
+        # and the complement, tr(A^{-1}) = 1 / scale + tr(Sigma^{-1}).
         T = S.shape[0]
         ones = xp.ones((T,), dtype=S.dtype, device=array_device(S))
-        mean = float(ones @ S @ ones) / (T * 4.0 * alpha)
+        scale, low, high, total = self._bounds(T)
+        mean = scale * float(ones @ S @ ones) / (T * 4.0 * alpha)
         if T == 1:
-            return (lambda t: t * mean - eps), math.inf
+            return (lambda t: t * mean - eps / scale), math.inf
         Q = _complement_basis(T, xp, S)
         c = [max(float(v), 0.0) / (4.0 * alpha)
              for v in _symmetric_eigh(Q.T @ S @ Q, xp)[0]]
-        low, high, total = self._bounds(T)
 
         def value(t):
-            return t * mean - eps + _bounded_dual([t * v for v in c], eps, low, high,
-                                                  total)
+            return t * mean - eps / scale + _bounded_dual([t * v for v in c], eps, low,
+                                                          high, total)
 
         return value, math.inf
 
@@ -892,14 +1026,14 @@ class ClusteredNorm(LearnedTaskStructure):
         device = array_device(A)
         ones = xp.ones((T,), dtype=A.dtype, device=device)
         tol = _FEASIBILITY_RTOL * max(1.0, float(xp.max(values)))
-        # A 1 = 1: the mean direction is fixed.
-        if float(xp.max(xp.abs(A @ ones - ones))) > tol * T:
+        scale, low, high, total = self._bounds(T)
+        # A 1 = scale 1: the mean direction is fixed.
+        if float(xp.max(xp.abs(A @ ones - scale * ones))) > tol * T:
             return math.inf
         if T == 1:
             return 0.0
         Q = _complement_basis(T, xp, A)
         sigma, _ = _symmetric_eigh(Q.T @ A @ Q, xp)
-        low, high, total = self._bounds(T)
         if (float(xp.min(sigma)) < low - tol or float(xp.max(sigma)) > high + tol
                 or abs(float(xp.sum(sigma)) - total) > tol * T):
             return math.inf

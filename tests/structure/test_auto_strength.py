@@ -1,7 +1,9 @@
-"""strength="auto" of the learned structures whose penalty depends on the targets'
-scale (LowRank, OutputKernel, PriorShrinkage): its formula, its invariance to the
-scale of Y, warm starts, and that it does not lose to independent tasks on data
-with a planted shared structure."""
+"""Defaults that need no tuning: strength="auto" of the learned structures whose
+penalty depends on the targets' scale (LowRank, OutputKernel, PriorShrinkage): its
+formula, its invariance to the scale of Y, warm starts; the normalisation of
+TaskRelation and ClusteredNorm (unrelated tasks: independent fit, trace T); and
+that every learned structure at its defaults does not lose to independent tasks on
+data with a planted shared structure."""
 
 import warnings
 
@@ -132,23 +134,98 @@ def test_auto_is_refused_where_the_strength_is_already_scale_free():
     np.testing.assert_array_equal(zero.predict(X), 0.0)
 
 
-def test_default_learned_structures_do_not_lose_to_independent_tasks():
-    """The issue's bar: at default settings, on data with a planted shared
-    structure (two clusters of related tasks), learning the structure does not
-    lose to independent tasks (test MSE over four draws)."""
+def _test_errors(structures, n_clusters):
+    """Test MSE over four draws of 6 tasks at the estimator's default alpha."""
     errors = {}
     for seed in range(4):
         X, Y = make_multitask_regression(n_samples=150, n_features=4, n_tasks=6,
-                                         n_clusters=2, noise=0.5, random_state=seed)[:2]
+                                         n_clusters=n_clusters, noise=0.5,
+                                         random_state=seed)[:2]
         train = np.random.default_rng(seed).random(150) < 0.35
-        for name, structure in [("independent", "independent"), ("low_rank", LowRank()),
-                                ("okl", OutputKernel()), ("prior", PriorShrinkage())]:
+        for name, structure in [("independent", "independent"), *structures]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model = MultiTaskKernelRidge(task_structure=structure).fit(X[train],
                                                                            Y[train])
             pred = model.predict(X[~train])
             errors.setdefault(name, []).append(np.mean((pred - Y[~train]) ** 2))
-    independent = np.mean(errors.pop("independent"))
-    for name, values in errors.items():
-        assert np.mean(values) <= independent, (name, np.mean(values), independent)
+    return {name: float(np.mean(values)) for name, values in errors.items()}
+
+
+DEFAULTS = [("low_rank", LowRank()), ("okl", OutputKernel()), ("prior", PriorShrinkage()),
+            ("relation", TaskRelation()), ("clustered", ClusteredNorm())]
+
+
+def test_default_learned_structures_do_not_lose_to_independent_tasks():
+    """The issue's bar: at default settings, on data with a planted shared
+    structure (two clusters of related tasks), learning the structure does not
+    lose to independent tasks -- here it wins by at least 2 % of the test MSE
+    (measured: 4 to 12 %). Before TaskRelation and ClusteredNorm were normalised
+    (A <= I, i.e. their defaults at alpha = 2 and 1.5 in today's units), they
+    reached +5.9 % and -0.2 %."""
+    errors = _test_errors(DEFAULTS, n_clusters=2)
+    independent = errors.pop("independent")
+    for name, value in errors.items():
+        assert value <= 0.98 * independent, (name, value, independent)
+
+
+def test_normalised_structures_cost_little_on_unrelated_tasks():
+    """On unrelated tasks (no shared structure to find) TaskRelation and
+    ClusteredNorm at their defaults stay within 2 % of independent tasks
+    (measured: +0.1 % and +0.5 %; before their normalisation +11.6 % and +6.8 %)."""
+    errors = _test_errors(DEFAULTS[3:], n_clusters=6)
+    independent = errors.pop("independent")
+    for name, value in errors.items():
+        assert value <= 1.02 * independent, (name, value, independent)
+
+
+def test_task_relation_gives_the_independent_fit_on_unrelated_tasks():
+    """Targets whose first B-step has B^T K B = I (unrelated tasks of equal norm):
+    the A-step keeps A = I, so the learned fit is the independent one, at every
+    strength (without the factor 1 + strength it was I / (1 + strength))."""
+    rng = np.random.default_rng(0)
+    n, T, alpha = 30, 4, 0.5
+    X = rng.standard_normal((n, 3))
+    K = rbf_kernel(X, gamma=1.0 / 3)
+    # B = (K + alpha I)^{-1} Y at A = I, so B^T K B = Y^T G Y with G as below.
+    s, U = np.linalg.eigh(K)
+    g = s / (s + alpha) ** 2
+    Q = np.linalg.qr(rng.standard_normal((n, T)))[0]
+    Y = U @ (U.T @ Q / np.sqrt(g)[:, None])  # G^{-1/2} Q
+    independent = MultiTaskKernelRidge(alpha=alpha, task_structure="independent",
+                                       solver="eig").fit(X, Y)
+    for strength in (0.5, 1.0, 30.0):
+        model = MultiTaskKernelRidge(alpha=alpha,
+                                     task_structure=TaskRelation(strength)).fit(X, Y)
+        np.testing.assert_allclose(model.task_structure_, np.eye(T), atol=1e-8)
+        np.testing.assert_allclose(model.predict(X), independent.predict(X),
+                                   rtol=1e-8, atol=1e-10)
+
+
+def test_normalised_a_steps_on_isotropic_and_extreme_m():
+    rng = np.random.default_rng(1)
+    T = 5
+    # Unrelated tasks (M = c I): TaskRelation gives I at every strength ...
+    for strength in (0.0, 1.0, 50.0):
+        A = np.asarray(TaskRelation(strength).a_step(xnp.asarray(7.0 * np.eye(T)), 0.3,
+                                                     0.01, xnp))
+        np.testing.assert_allclose(A, np.eye(T), atol=1e-12)
+    # ... and tends to Omega = T M^{1/2} / tr(M^{1/2}) as strength grows.
+    G = rng.standard_normal((T, T))
+    M = G @ G.T
+    values, vectors = np.linalg.eigh(M)
+    omega = (vectors * np.sqrt(values)) @ vectors.T
+    omega *= T / np.trace(omega)
+    A = np.asarray(TaskRelation(1e8).a_step(xnp.asarray(M), 0.3, 0.0, xnp))
+    np.testing.assert_allclose(A, omega, rtol=1e-6, atol=1e-6)
+    # ClusteredNorm: every A-step has the trace of independent tasks; on M = c I it
+    # is the mean-regularised structure of the same strength, scaled to trace T.
+    for r, strength in ((1, 2.0), (2, 1.0), (3, 9.0), (T, 4.0)):
+        structure = ClusteredNorm(n_clusters=r, strength=strength)
+        A = np.asarray(structure.a_step(xnp.asarray(M), 0.3, 0.01, xnp))
+        assert np.trace(A) == pytest.approx(T, rel=1e-12)
+        A = np.asarray(structure.a_step(xnp.asarray(3.0 * np.eye(T)), 0.3, 0.01, xnp))
+        low = 1 / (1 + strength)
+        within = ((T - r) * low + r - 1) / (T - 1)  # the budget spread evenly
+        expected = MeanRegularized(1 / within - 1).task_matrix(T)
+        np.testing.assert_allclose(A, T * expected / np.trace(expected), atol=1e-12)

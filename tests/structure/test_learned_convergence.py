@@ -76,7 +76,7 @@ def _sup_relation(rho, S, alpha, eps, rng):
 
     def negative(z):
         omega = T * np.exp(z - z.max()) / np.exp(z - z.max()).sum()
-        a = omega / (omega + rho)
+        a = (1 + rho) * omega / (omega + rho)
         return -np.sum(c * a - eps / a)
 
     return max(-minimize(negative, rng.standard_normal(T), method="Nelder-Mead",
@@ -90,13 +90,16 @@ def _sup_clustered(structure, S, alpha, eps):
     Q, _ = np.linalg.qr(np.column_stack([np.ones(T), np.eye(T)[:, : T - 1]]))
     Q = Q[:, 1:]
     c = np.linalg.eigvalsh(Q.T @ S @ Q) / (4 * alpha)
-    low, high, total = structure._bounds(T)
+    r, low, high = structure.n_clusters, 1 / (1 + structure.strength), 1.0
+    total = (T - r) * low + (r - 1) * high
+    scale = T / (1 + total)  # the set scaled to trace T
+    low, high, total = scale * low, scale * high, scale * total
     res = minimize(lambda s: -np.sum(c * s - eps / s), np.full(T - 1, total / (T - 1)),
                    method="SLSQP", bounds=[(low, high)] * (T - 1),
                    constraints=[{"type": "eq", "fun": lambda s: s.sum() - total}],
                    options={"ftol": 1e-15, "maxiter": 1000})
-    mean = np.ones(T) @ S @ np.ones(T) / (4 * alpha * T)
-    return mean - eps - res.fun
+    mean = scale * np.ones(T) @ S @ np.ones(T) / (4 * alpha * T)
+    return mean - eps / scale - res.fun
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -197,7 +200,7 @@ def test_default_fit_is_within_its_certified_gap(kind, structure, missing):
 def test_task_relation_gap_against_an_independent_solver():
     # The case of the issue (TaskRelation, n=25, T=4): the former rule stopped
     # 1.7e-5 above the optimum. scipy's BFGS minimises the re-coded Q_delta over
-    # (B, L), A = (I + rho Omega^{-1})^{-1} with Omega = T L L^T / tr(L L^T).
+    # (B, L), A = (1 + rho) (I + rho Omega^{-1})^{-1}, Omega = T L L^T / tr(L L^T).
     X, Y, W, K = tiny_problem()
     alpha, rho = 0.3, 1.0
     model = MultiTaskKernelRidge(alpha=alpha, task_structure=TaskRelation(rho)).fit(X, Y)
@@ -208,7 +211,8 @@ def test_task_relation_gap_against_an_independent_solver():
     Q = JointObjective(K, Y, W, alpha, info["deltas"][-1], "relation", rho)
     # The returned coefficients (one more B-step at the returned A) do no worse.
     fitted = Q.value(B, A)
-    assert objective - gap <= fitted <= objective
+    # (up to rounding: the Newton steps reach a gap of ~1e-16 here)
+    assert objective - gap - 1e-13 * objective <= fitted <= objective * (1 + 1e-13)
     x0 = Q.start_from(B, A)
     x0 = x0 + 1e-2 * np.random.default_rng(1).standard_normal(x0.size)
     independent = minimize(Q.fun_grad, x0, jac=True, method="BFGS",
@@ -291,8 +295,14 @@ def test_primal_learned_fit_equals_the_eigenbasis_fit(structure):
         assert np.abs(a.task_structure_ - b.task_structure_).max() <= 1e-8 * scale
         assert np.abs(a.predict(X) - b.predict(X)).max() <= 1e-8 * np.abs(
             b.predict(X)).max()
-        np.testing.assert_allclose(a.objective_history_, b.objective_history_,
-                                   rtol=1e-10)
+        # The duality gap is at rounding level near tol=1e-12: one route may take
+        # a few more iterations than the other (Newton steps reach the optimum in
+        # 5 here), along the same objective values.
+        ha, hb = a.objective_history_, b.objective_history_
+        k = min(len(ha), len(hb))
+        assert max(len(ha), len(hb)) - k <= 5
+        np.testing.assert_allclose(ha[:k], hb[:k], rtol=1e-10)
+        assert ha[-1] == pytest.approx(hb[-1], rel=1e-10)
 
 
 def test_planted_low_rank_converges_where_the_plain_map_is_sublinear():
@@ -320,4 +330,136 @@ def test_planted_low_rank_converges_where_the_plain_map_is_sublinear():
     assert gap <= 1e-6 * objective
     assert objective - gap <= optimum * (1 + 1e-11)
     assert objective - optimum <= gap + 1e-11 * optimum
-    assert objective - optimum <= 1e-8 * optimum
+    # The Newton solver stops 2.1e-8 above the long run here (the certificate
+    # says <= 1e-6); the Anderson map stopped closer, after 60 iterations.
+    assert objective - optimum <= 5e-8 * optimum
+
+
+# --------------------------------------------------------------------------- #
+# 5. Newton steps on f(B) = Q_delta(B, A(B))                                  #
+# --------------------------------------------------------------------------- #
+NEWTON = [
+    ("low_rank", LowRank(strength=0.7)),
+    ("okl", OutputKernel(strength=0.5)),
+    ("relation", TaskRelation(strength=2.0)),
+    ("shrink", PriorShrinkage(prior=None, strength=0.6)),
+]
+PRIOR = np.array([[1.0, 0.3, 0.0, 0.0], [0.3, 1.0, 0.2, 0.0], [0.0, 0.2, 1.0, 0.1],
+                  [0.0, 0.0, 0.1, 1.0]])
+
+
+@pytest.mark.parametrize("with_prior", [False, True], ids=["plain", "prior"])
+@pytest.mark.parametrize("kind,structure", NEWTON, ids=[c[0] for c in NEWTON])
+def test_a_step_derivative_equals_finite_differences(kind, structure, with_prior):
+    rng = np.random.default_rng(4)
+    structure = clone(structure).set_params(prior=PRIOR if with_prior else None)
+    R = rng.standard_normal((4, 4))
+    M = R @ R.T
+    E = sym(rng.standard_normal((4, 4)))
+    alpha, delta2, h = 0.3, 0.05, 1e-6
+    derivative = structure.a_step_derivative(M, alpha, delta2, xnp)
+    expected = (structure.a_step(M + h * E, alpha, delta2, xnp)
+                - structure.a_step(M - h * E, alpha, delta2, xnp)) / (2 * h)
+    assert np.abs(derivative(E) - expected).max() <= 1e-7 * np.abs(expected).max()
+
+
+def test_clustered_norm_has_no_a_step_derivative():
+    # Its water-filling A-step is kinked: the solver keeps the alternating map.
+    structure = ClusteredNorm(n_clusters=2, strength=3.0)
+    assert not structure.has_a_step_derivative()
+    assert structure.a_step_derivative(np.eye(4), 0.3, 0.1, xnp) is None
+
+
+def _newton_route(layout):
+    """A route of the Newton solver on the tiny problem, and its weights."""
+    from rkhsmtl._solvers.newton import DiagonalRoute, FeaturesRoute
+    from rkhsmtl._solvers.observed import ObservedEntries
+    from rkhsmtl._solvers.primal import primal_statistics
+    from rkhsmtl._validation import entry_weights
+    from rkhsmtl.kernels import PairwiseKernel, TrainingGram
+
+    X, Y, W, K = tiny_problem(missing=layout != "complete")
+    s, U = np.linalg.eigh(K)
+    s = np.clip(s, 0.0, None)
+    if layout == "complete":
+        Y_U = U.T @ Y
+        return DiagonalRoute(s, np.sqrt(s)[:, None] * Y_U, float(np.sum(Y_U**2)), xnp)
+    W_entry = entry_weights(Y, W, xnp)
+    if layout == "primal":
+        return FeaturesRoute(X, Y, W_entry, xnp,
+                             statistics=primal_statistics(X, Y, W_entry, xnp))
+    gram = TrainingGram(PairwiseKernel("precomputed"), K, xnp)
+    return FeaturesRoute(U * np.sqrt(s)[None, :], Y, W_entry, xnp, gram=gram,
+                         obs=ObservedEntries(Y, W_entry, xnp))
+
+
+@pytest.mark.parametrize("layout", ["complete", "dual", "primal"])
+@pytest.mark.parametrize("kind,structure", NEWTON, ids=[c[0] for c in NEWTON])
+def test_reduced_hessian_equals_finite_differences(kind, structure, layout):
+    # The gradient of f against differences of f, the Hessian product against
+    # differences of the gradient, and the factorised H_A against its product.
+    from rkhsmtl._solvers.alternating import reduced_derivatives
+
+    route = _newton_route(layout)
+    rng = np.random.default_rng(7)
+    alpha, delta2 = 0.3, 0.05
+    Z = 0.3 * rng.standard_normal(route.H.shape)
+    V = rng.standard_normal(Z.shape)
+
+    def point(Z):
+        M = sym(Z.T @ Z)
+        A = structure.a_step(M, alpha, delta2, xnp)
+        value = route.data(Z) + structure.regularizer(A, M, alpha, delta2, xnp)
+        return value, *reduced_derivatives(structure, route, Z, A, M, alpha, delta2,
+                                           xnp, None)
+
+    value, gradient, hessian = point(Z)
+    h = 1e-5
+    slope = (point(Z + h * V)[0] - point(Z - h * V)[0]) / (2 * h)
+    assert np.sum(gradient * V) == pytest.approx(slope, rel=1e-7)
+    expected = (point(Z + h * V)[1] - point(Z - h * V)[1]) / (2 * h)
+    product = hessian(V)
+    assert np.abs(product - expected).max() <= 1e-6 * np.abs(expected).max()
+    # f is convex and H_f <= H_A: 0 <= <V, H_f V> <= <V, H_A V>.
+    A = structure.a_step(sym(Z.T @ Z), alpha, delta2, xnp)
+    H_A_V = route.data_hessian(V) + 2 * alpha * V @ np.linalg.inv(A)
+    assert 0 <= np.sum(V * product) <= np.sum(V * H_A_V)
+    solved = route.factor(A, alpha).solve(H_A_V)
+    assert np.abs(solved - V).max() <= 1e-8 * np.abs(V).max()
+
+
+@pytest.mark.parametrize("kind,structure,missing,bound", [
+    # Iterations to tol = 1e-6 (plain map / Anderson / Newton), measured: LowRank
+    # 741 / 60 / 12 complete and 870 / 52 / 16 masked; TaskRelation(30) masked
+    # 539 / 44 / 11.
+    ("low_rank", LowRank(strength=1.0), False, 20),
+    ("low_rank", LowRank(strength=1.0), True, 25),
+    ("relation", TaskRelation(strength=30.0), True, 20),
+], ids=["low_rank-complete", "low_rank-masked", "relation-masked"])
+def test_newton_converges_where_the_plain_map_is_sublinear(kind, structure, missing,
+                                                           bound):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    signal = np.column_stack([np.sin(X[:, 0]), np.cos(X[:, 1])])
+    Y = signal @ rng.standard_normal((2, 6)) + 0.1 * rng.standard_normal((40, 6))
+    if missing:
+        Y[rng.random(Y.shape) < 0.3] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = MultiTaskKernelRidge(alpha=0.1, task_structure=clone(structure),
+                                     max_iter=100).fit(X, Y)
+    info = model.solver_info_
+    assert info["converged"] and model.n_iter_ <= bound
+    assert info["n_newton_steps"] > 0 and info["n_hessian_products"] > 0
+    assert info["n_b_steps"] == model.n_iter_  # one factorisation per iteration
+    eigenvalues = np.linalg.eigvalsh(model.task_structure_)
+    assert eigenvalues[0] <= 1e-3 * eigenvalues[-1]  # some directions go to 0
+    history = np.asarray(model.objective_history_)
+    assert np.all(np.diff(history) <= 1e-13 * np.abs(history[:-1]))
+    long = MultiTaskKernelRidge(alpha=0.1, task_structure=clone(structure), tol=1e-11,
+                                max_iter=300).fit(X, Y)
+    optimum = long.objective_history_[-1]
+    objective, gap = history[-1], info["duality_gaps"][-1]
+    assert gap <= 1e-6 * objective
+    assert objective - gap <= optimum * (1 + 1e-11)
+    assert objective - optimum <= gap + 1e-11 * optimum
