@@ -162,7 +162,7 @@ class MultiTaskKernelRidgeCV(RefitDelegateMixin, KernelGridSearchMixin, Versione
     refit : bool, default=True
         Refit the best candidate on all the data (``best_estimator_``,
         ``predict``); False keeps only the scores.
-    solver : {"auto", "eig", "cholesky", "cg", "primal"}, default="auto"
+    solver : {"auto", "eig", "cholesky", "cg", "primal", "factored_cg"}, default="auto"
         Solver of the refit and of the fold fits with missing labels, as in
         :class:`MultiTaskKernelRidge` ("primal" applies to the refit only: the
         selection takes its own path, see :attr:`loo_solver_`, with "auto" in its
