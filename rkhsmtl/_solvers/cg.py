@@ -87,7 +87,7 @@ def solve_observed_cg(operator, obs, alpha, xp, dtype, *, tol, max_iter,
 
 
 def solve_masked_cg(K, Y, W, A, alpha, xp, *, method="cholesky", tol=1e-10,
-                    max_iter=1000, warn=True):
+                    max_iter=1000, warn=True, x0=None):
     r"""Dual coefficients with missing labels, preconditioned by the complete-data solve.
 
     On the full ``(n, T)`` grid, with ``D`` the entry weights (zero on missing
@@ -131,6 +131,9 @@ def solve_masked_cg(K, Y, W, A, alpha, xp, *, method="cholesky", tol=1e-10,
     warn : bool
         Warn (`ConvergenceWarning`) when ``tol`` is not reached; the caller that
         falls back to another solver says so itself.
+    x0 : array of shape (n, T) or None
+        Starting coefficients (e.g. the previous B-step's of an alternating
+        solver); None starts from zero.
 
     Returns
     -------
@@ -180,13 +183,14 @@ def solve_masked_cg(K, Y, W, A, alpha, xp, *, method="cholesky", tol=1e-10,
         res = xp.where(observed, sqrt_d * (F - y) + alpha * inv_sqrt_d * c, zeros)
         return float(xp.linalg.vector_norm(res)) / max(b_norm, 1e-300)
 
-    c = zeros
+    c = zeros if x0 is None else xp.where(observed, x0, zeros)
     n_iter, rel = 0, 0.0 if b_norm == 0.0 else math.inf
     for _ in range(_RESTARTS):
         if rel <= tol or n_iter >= max_iter:
             break
         # (Re)start from the true residual of the current c.
-        r = D * y - (D * ((K @ c) @ A) + alpha * c) if n_iter else D * y
+        r = D * y - (D * ((K @ c) @ A) + alpha * c) if n_iter or x0 is not None \
+            else D * y
         z, Gz = precond(r)
         p, Gp = z, Gz
         rz = float(xp.sum(r * Gz))

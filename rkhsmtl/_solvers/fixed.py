@@ -176,7 +176,8 @@ def _run_masked(plan, gram, Y, W, sample_w, A, alpha, xp, initial_coef, cache):
     try:
         C, info = solve_masked_cg(gram.full(), Y, W, A, alpha, xp,
                                   method=plan.factorization, tol=exact_tol(opts),
-                                  max_iter=opts["max_iter"], warn=plan.fallback is None)
+                                  max_iter=opts["max_iter"], warn=plan.fallback is None,
+                                  x0=initial_coef)
     except Exception as exc:  # LinAlgError of any namespace
         if not _is_linalg_error(exc):
             raise
