@@ -130,6 +130,137 @@ def test_nystrom_partial_fit_keeps_the_first_chunks_centres(rng):
     np.testing.assert_allclose(model.coef_, coef.T, atol=1e-10)
 
 
+def _plain_statistics(Phi, Y, w):
+    """Per-task ``Phi^T D_t Phi`` and ``Phi^T D_t y_t`` summed entry by entry."""
+    W = np.where(np.isnan(Y), 0.0, np.ones_like(Y) if w is None else
+                 (w[:, None] * np.ones_like(Y) if w.ndim == 1 else w))
+    Y0 = np.nan_to_num(Y)
+    gram = np.einsum("it,ia,ib->tab", W, Phi, Phi)
+    return gram, Phi.T @ (W * Y0), (W * Y0**2).sum(0), (W > 0).sum(0)
+
+
+def _one_label_per_row(rng, n, T):
+    """School's layout: each row labelled for one task drawn at random."""
+    X = rng.normal(size=(n, 3))
+    Y = X @ rng.normal(size=(3, T)) + 0.1 * rng.normal(size=(n, T))
+    keep = rng.integers(0, T, size=n)
+    return X, np.where(np.arange(T)[None, :] == keep[:, None], Y, np.nan)
+
+
+STATISTICS_CASES = ["complete", "complete-sample-weights", "complete-equal-entry-weights",
+                    "missing", "missing-entry-weights", "one-label-per-row",
+                    "one-label-per-row-weights", "complete-entry-weights"]
+
+
+@pytest.mark.parametrize("case", STATISTICS_CASES)
+@pytest.mark.parametrize("block_rows", [7, 1000])
+def test_chunked_statistics_equal_the_plain_sums(rng, case, block_rows):
+    """The syrk products with square-root weights, the in-place sums and both
+    per-task orders (by chunk, by task) give the entry-by-entry sums."""
+    from rkhsmtl._solvers import statistics
+
+    n, T = 50, 3
+    X, Y = (_one_label_per_row(rng, n, T) if "one-label" in case
+            else _data(rng, n=n, T=T, missing=case.startswith("missing")))
+    w = None
+    if "sample-weights" in case:
+        w = rng.uniform(0.2, 2.0, n)
+    elif "equal-entry" in case:
+        w = np.repeat(rng.uniform(0.2, 2.0, (n, 1)), T, axis=1)
+    elif "weights" in case:
+        w = rng.uniform(0.2, 2.0, (n, T))
+        w[rng.random((n, T)) < 0.2] = 0.0  # zero weights drop their entries
+    Phi = np.column_stack([X, X**2, np.sin(X)])  # 9 features
+
+    def check(stats, per_task):
+        gram, cross, sq, counts = _plain_statistics(Phi, Y, w)
+        assert stats.per_task == per_task
+        np.testing.assert_allclose(stats.gram, gram if per_task else gram[0],
+                                   rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(stats.cross, cross, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(stats.sq, sq, rtol=1e-10)
+        np.testing.assert_array_equal(stats.counts, counts)
+        assert stats.n_samples == n
+
+    shared = case.startswith("complete") and case != "complete-entry-weights"
+    check(accumulate_statistics(lambda rows: np.column_stack(
+        [rows, rows**2, np.sin(rows)]), X, Y, w, np, block_rows=block_rows),
+        per_task=not shared)
+    # Each per-task order, whatever the cost model would pick.
+    for order in (statistics._per_task_by_chunk, statistics._per_task_by_task):
+        gram, cross = order(lambda rows: np.column_stack([rows, rows**2, np.sin(rows)]),
+                            X, Y, w, np, block_rows)
+        plain_gram, plain_cross, _, _ = _plain_statistics(Phi, Y, w)
+        np.testing.assert_allclose(gram, plain_gram, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(cross, plain_cross, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("one_label_per_row", [False, True])
+def test_per_task_order_follows_the_labels_per_row(rng, monkeypatch, one_label_per_row):
+    """One label per row: sums by task (no chunks x T additions); many: by chunk."""
+    from rkhsmtl._solvers import statistics
+
+    taken = []
+
+    def spy(name):
+        order = getattr(statistics, name)
+        return lambda *args: taken.append(name) or order(*args)
+
+    for name in ("_per_task_by_chunk", "_per_task_by_task"):
+        monkeypatch.setattr(statistics, name, spy(name))
+    n, T = 400, 20
+    X, Y = (_one_label_per_row(rng, n, T) if one_label_per_row
+            else _data(rng, n=n, T=3, missing=True))
+    accumulate_statistics(lambda rows: rows, X, Y, None, np, block_rows=100)
+    assert taken == (["_per_task_by_task"] if one_label_per_row
+                     else ["_per_task_by_chunk"])
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+def test_nystrom_rbf_columns_equal_the_kernel(rng, scale):
+    """The in-place "rbf" evaluation of the fit's chunks is the kernel, also for
+    inputs far from the origin (a large |x|^2 cancelling in the exponent)."""
+    from rkhsmtl.kernel_approximation import NystromFeatureMap, statistics_block_rows
+    from rkhsmtl.kernels import PairwiseKernel
+
+    X = scale * rng.normal(size=(40, 4)) + 5.0 * scale
+    kernel = PairwiseKernel("rbf", gamma=0.2 / scale**2)
+    fmap = NystromFeatureMap(kernel, X[:15], np)
+    np.testing.assert_allclose(fmap.columns(X, np), kernel(X, X[:15]), rtol=1e-10,
+                               atol=1e-12)
+    # The statistics pass takes at least m rows per chunk (an efficient syrk).
+    with rkhsmtl.config_context(working_memory=0.001):
+        assert fmap.block_rows() == 1
+        assert statistics_block_rows(fmap) == 15
+
+
+def test_learned_b_steps_take_conjugate_gradients_when_cheaper(rng, monkeypatch):
+    """Per-task statistics, learned structure: a factorisation per B-step costs
+    more than warm-started CG from a few hundred unknowns; both give the same fit."""
+    import rkhsmtl._solvers.alternating as alternating
+    from rkhsmtl._solvers.statistics import per_task_route
+
+    # The same iterations on both routes: the factorised route would otherwise
+    # take Newton steps (the CG route cannot).
+    monkeypatch.setattr(alternating, "_USE_NEWTON", False)
+
+    assert per_task_route(8, 3, repeated=True) == "cholesky"
+    assert per_task_route(100, 20, repeated=True) == "cg"
+    assert per_task_route(100, 20) == "cholesky"  # one factorisation per fit
+    X, Y = _one_label_per_row(rng, 200, 12)
+    params = dict(alpha=0.1, task_structure="low_rank", approximation="rff",
+                  n_components=25, random_state=0, max_iter=5, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter reached on purpose
+        auto = MultiTaskKernelRidge(**params).fit(X, Y)
+        direct = MultiTaskKernelRidge(**params, solver="primal").fit(X, Y)
+    assert auto.solver_info_["method"] == "cg"
+    assert direct.solver_info_["method"] == "cholesky"
+    np.testing.assert_allclose(auto.predict(X[:20]), direct.predict(X[:20]), atol=1e-7)
+    np.testing.assert_allclose(auto.objective_history_, direct.objective_history_,
+                               rtol=1e-8)
+
+
 def test_fit_then_partial_fit_continues(rng):
     X, Y = _data(rng, n=60)
     params = dict(alpha=0.1, approximation="rff", n_components=20, random_state=1)
@@ -243,8 +374,10 @@ def test_exact_solver_errors_point_to_the_approximation():
 def test_per_task_statistics_over_budget_stream_the_rows(rng, task_structure):
     """T m^2 over the budget: conjugate gradients with products over row chunks."""
     X, Y = _data(rng, missing=True)
+    # A learned structure's two routes take different steps (Newton in memory, the
+    # accelerated map on streamed rows): both run to a duality gap of 1e-12.
     params = dict(alpha=0.1, task_structure=task_structure, approximation="rff",
-                  n_components=100, random_state=0,
+                  n_components=100, random_state=0, tol=1e-12, max_iter=300,
                   solver_options={"tol": 1e-12})
     in_memory = MultiTaskKernelRidge(**params).fit(X, Y)
     assert in_memory.solver_info_["system"] == "per_task"
@@ -313,4 +446,7 @@ def test_learned_structure_stops_where_the_exact_fit_stops(rng):
     approx = MultiTaskKernelRidge(alpha=0.1, task_structure="low_rank",
                                   approximation="nystrom", n_components=40).fit(X, Y)
     assert approx.n_iter_ == exact.n_iter_
+    # The same Newton steps too (per-task statistics: the primal factorisation).
+    for key in ("n_newton_steps", "n_hessian_products"):
+        assert approx.solver_info_[key] == exact.solver_info_[key] > 0
     np.testing.assert_allclose(approx.predict(X), exact.predict(X), atol=1e-8)

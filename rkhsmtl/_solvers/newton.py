@@ -39,7 +39,7 @@ from __future__ import annotations
 from .._backend import add_to_diagonal, array_device, cho_solve, cholesky
 from .complete import task_eigh
 
-__all__ = ["DiagonalRoute", "FeaturesRoute", "newton_direction"]
+__all__ = ["DiagonalRoute", "FeaturesRoute", "StatisticsRoute", "newton_direction"]
 
 
 def _inner(U, V, xp):
@@ -193,6 +193,63 @@ class _PrimalFactor:
         rhs = xp.reshape(xp.permute_dims(0.5 * (R @ self.S), (1, 0)), (-1,))
         u = cho_solve(self.L, rhs[:, None], xp)[:, 0]
         return xp.permute_dims(xp.reshape(u, (T, r)), (1, 0)) @ self.S
+
+
+class StatisticsRoute:
+    """Per-task statistics: the data term ``c - 2 <H, Z> + sum_t z_t^T G_t z_t``.
+
+    The route of the Nyström / random-feature fits with missing labels or
+    per-entry weights, where only the statistics ``G_t = Phi^T D_t Phi`` and
+    ``h_t = Phi^T D_t y_t`` are kept (``Z`` are the primal weights); ``H_A`` is
+    factorised as the primal normal equations (order ``m T``: for small ``m T``).
+
+    Parameters
+    ----------
+    G : array of shape (T, m, m)
+        Per-task weighted Gram matrices of the features.
+    H : array of shape (m, T)
+        Linear term.
+    c : float
+        Constant (the weighted sum of squared targets).
+    xp : module
+        Array namespace.
+    """
+
+    def __init__(self, G, H, c, xp):
+        self.G, self.H, self.c, self.xp = G, H, c, xp
+
+    def _gram_times(self, V):
+        xp = self.xp
+        return xp.permute_dims(
+            (self.G @ xp.permute_dims(V, (1, 0))[:, :, None])[:, :, 0], (1, 0))
+
+    def data(self, Z):
+        """The data term at ``Z``."""
+        xp = self.xp
+        return float(self.c - 2.0 * xp.sum(Z * self.H) + xp.sum(Z * self._gram_times(Z)))
+
+    def data_gradient(self, Z):
+        """Gradient of the data term."""
+        return 2.0 * (self._gram_times(Z) - self.H)
+
+    def data_hessian(self, V):
+        """Hessian of the data term times ``V``."""
+        return 2.0 * self._gram_times(V)
+
+    def factor(self, A, alpha):
+        """The factorised ``H_A`` (the primal normal equations)."""
+        return _PrimalFactor(self.G, A, alpha, self.xp)
+
+    def dual(self, Z):
+        """``(linear, quadratic, S)`` of the dual variable at ``Z`` (see
+        :meth:`DiagonalRoute.dual`)."""
+        xp = self.xp
+        GZ = self._gram_times(Z)
+        E = self.H - GZ
+        S = 4.0 * (E.T @ E)
+        linear = 2.0 * (self.c - float(xp.sum(Z * self.H)))
+        quadratic = float(self.c - 2.0 * xp.sum(Z * self.H) + xp.sum(Z * GZ))
+        return linear, quadratic, 0.5 * (S + S.T)
 
 
 class _DualFactor:

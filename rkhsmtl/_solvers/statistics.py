@@ -38,13 +38,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._backend import eigh, get_namespace
+from .._backend import array_device, eigh, get_namespace
 from .._memory import check_memory, dense_bytes, format_bytes, memory_budget
 from .._validation import entry_weights
 from ..exceptions import MemoryBudgetError
 from .alternating import (
+    _newton_ready,
     _Progress,
     _quadratic_dual,
+    _run_newton_stages,
     _run_stages,
     _strength_used,
     _to_like,
@@ -164,11 +166,26 @@ def chunk_statistics(Phi, Y, sample_weight, xp, *, per_task=None):
     sq = xp.sum(W * Y0 * Y0, axis=0)
     counts = xp.sum(xp.astype(W > 0, Y.dtype), axis=0)
     if complete and not per_task:
-        weighted = Phi if sample_w is None else sample_w[:, None] * Phi
-        return FeatureStatistics(weighted.T @ Phi, weighted.T @ Y0, sq, counts, int(n))
+        gram, cross = _shared_sums(Phi, Y0, sample_w, xp)
+        return FeatureStatistics(gram, cross, sq, counts, int(n))
     check_per_task_memory(Phi.shape[1], T, xp)
     G, h = primal_statistics(Phi, Y, W, xp)
     return FeatureStatistics(G, h, sq, counts, int(n))
+
+
+def _shared_sums(Phi, Y0, sample_w, xp):
+    """``(Phi^T D Phi, Phi^T D Y0)`` as a symmetric rank-k product.
+
+    With ``P = sqrt(w) * Phi`` the gram is ``P^T P``: both operands the same
+    buffer, which NumPy hands to BLAS ``syrk`` (half the flops of ``gemm``, the
+    dominant ``n m^2`` cost of a fit); other libraries at worst do the ``gemm``.
+    """
+    if sample_w is None:
+        P, Q = Phi, Y0
+    else:
+        root = xp.sqrt(sample_w)[:, None]
+        P, Q = root * Phi, root * Y0
+    return xp.matmul(xp.matrix_transpose(P), P), xp.matrix_transpose(P) @ Q
 
 
 def merge_statistics(first, second):
@@ -236,7 +253,6 @@ def accumulate_statistics(transform, X, Y, sample_weight, xp, *, block_rows,
     -------
     statistics : FeatureStatistics
     """
-    n = X.shape[0]
     if per_task is None:
         per_task = not complete_sample_weights(Y, sample_weight, xp)[1]
     if per_task:
@@ -246,14 +262,8 @@ def accumulate_statistics(transform, X, Y, sample_weight, xp, *, block_rows,
             lambda rows: transform(rows) @ linear_part)
         return _accumulate_per_task(features, X, Y, sample_weight, xp,
                                     max(int(block_rows), 1))
-    else:
-        total = None
-        for start in range(0, n, max(int(block_rows), 1)):
-            stop = min(start + block_rows, n)
-            w = None if sample_weight is None else sample_weight[start:stop, ...]
-            part = chunk_statistics(transform(X[start:stop, :]), Y[start:stop, :], w, xp,
-                                    per_task=False)
-            total = part if total is None else merge_statistics(total, part)
+    total = _accumulate_shared(transform, X, Y, sample_weight, xp,
+                               max(int(block_rows), 1))
     if linear_part is not None and total is not None:
         R = linear_part
         gram = xp.matmul(R.T, xp.matmul(total.gram, R))
@@ -263,42 +273,144 @@ def accumulate_statistics(transform, X, Y, sample_weight, xp, *, block_rows,
     return total
 
 
-def _accumulate_per_task(transform, X, Y, sample_weight, xp, block_rows):
-    """Per-task statistics summed in place, chunk by chunk.
-
-    Each chunk adds ``Phi_t^T D_t Phi_t`` of its labelled rows to task ``t``'s
-    matrix: no ``(T, m, m)`` temporary per chunk (1.6 GB at ``T = 200``,
-    ``m = 1000``), and a task without labels in the chunk costs nothing.
-    """
-    n, T = Y.shape
-    gram = cross = None
-    sq = xp.zeros((T,), dtype=Y.dtype)
-    counts = xp.zeros((T,), dtype=Y.dtype)
+def _accumulate_shared(transform, X, Y, sample_weight, xp, block_rows):
+    """Shared statistics summed in place over chunks (a complete ``Y``)."""
+    n = X.shape[0]
+    total = None
     for start in range(0, n, block_rows):
         stop = min(start + block_rows, n)
-        Phi = transform(X[start:stop, :])
-        Yc = Y[start:stop, :]
         w = None if sample_weight is None else sample_weight[start:stop, ...]
-        W = entry_weights(Yc, w, xp)
-        Y0 = xp.where(xp.isnan(Yc), xp.zeros_like(Yc), Yc)
-        if gram is None:
-            m = Phi.shape[1]
-            check_per_task_memory(m, T, xp)
-            gram = xp.zeros((T, m, m), dtype=Phi.dtype)
-            cross = xp.zeros((m, T), dtype=Phi.dtype)
+        part = chunk_statistics(transform(X[start:stop, :]), Y[start:stop, :], w, xp,
+                                per_task=False)
+        if total is None:
+            total = part
+            continue
+        # In place: merge_statistics would allocate a new m x m sum per chunk.
+        gram = total.gram
+        gram += part.gram
+        total = FeatureStatistics(gram, total.cross + part.cross, total.sq + part.sq,
+                                  total.counts + part.counts,
+                                  total.n_samples + part.n_samples)
+    return total
+
+
+# Costs of the per-task pass, in units of one row's m^2 product (a rank-1
+# update): the features of a row (Nyström: k(x, Z) R, a gemm row, twice the
+# flops of a syrk row), and adding a product into a task's m x m matrix (three
+# memory-bound m^2 passes: about a rank-32 update on two cores).
+_FEATURE_COST = 2.0
+_ADD_COST = 32.0
+
+
+def _accumulate_per_task(transform, X, Y, sample_weight, xp, block_rows):
+    """Per-task statistics ``G_t = P_t^T P_t`` with ``P_t = sqrt(D_t) Phi_t``.
+
+    Two orders of the same sums, chosen by their cost (one pass over ``Y``
+    first counts the labels): by chunks of rows (features once per row; every
+    chunk adds into the matrices of the tasks it labels, ``chunks x T x m^2``
+    additions, cheap when rows carry many labels), or by task (the labelled
+    entries sorted by task and cut into blocks: the features of a row once per
+    label, each task's rows one tall product, ``(T + nnz / b) m^2`` additions:
+    School's layout, one label per row). Either way no ``(T, m, m)`` temporary
+    (1.6 GB at ``T = 200``, ``m = 1000``) and ``syrk`` products.
+    """
+    n, T = Y.shape
+    device = array_device(Y)
+    sq = xp.zeros((T,), dtype=Y.dtype, device=device)
+    counts = xp.zeros((T,), dtype=Y.dtype, device=device)
+    pairs = 0  # (chunk, task) pairs with a label: the additions of the chunk order
+    for start in range(0, n, block_rows):
+        W, Y0 = _chunk_labels(Y, sample_weight, start, min(start + block_rows, n), xp)
         sq = sq + xp.sum(W * Y0 * Y0, axis=0)
-        counts = counts + xp.sum(xp.astype(W > 0, Y.dtype), axis=0)
-        cross = cross + Phi.T @ (W * Y0)
+        labelled = W > 0
+        counts = counts + xp.sum(xp.astype(labelled, Y.dtype), axis=0)
+        pairs += int(xp.sum(xp.astype(xp.any(labelled, axis=0), xp.int64)))
+    nnz = float(xp.sum(counts))
+    by_chunk = n * _FEATURE_COST + nnz + pairs * _ADD_COST
+    by_task = nnz * (_FEATURE_COST + 1.0) + (T + nnz / block_rows) * _ADD_COST
+    sums = _per_task_by_task if 0 < nnz and by_task < by_chunk else _per_task_by_chunk
+    gram, cross = sums(transform, X, Y, sample_weight, xp, block_rows)
+    return FeatureStatistics(gram, cross, sq, counts, int(n))
+
+
+def _chunk_labels(Y, sample_weight, start, stop, xp):
+    """``(W, Y0)`` of rows ``start:stop``: entry weights (zero where missing) and
+    the targets with zeros for NaN."""
+    Yc = Y[start:stop, :]
+    w = None if sample_weight is None else sample_weight[start:stop, ...]
+    return entry_weights(Yc, w, xp), xp.where(xp.isnan(Yc), xp.zeros_like(Yc), Yc)
+
+
+def _empty_per_task(m, T, like, xp):
+    check_per_task_memory(m, T, xp)
+    device = array_device(like)
+    return (xp.zeros((T, m, m), dtype=like.dtype, device=device),
+            xp.zeros((m, T), dtype=like.dtype, device=device))
+
+
+def _add_task_product(gram, t, P, xp):
+    # In place: no m x m copy per task and block (NumPy skips the self-assignment,
+    # which libraries without views need). P^T P on one buffer: BLAS syrk.
+    block = gram[t, ...]
+    block += xp.matmul(xp.matrix_transpose(P), P)
+    gram[t, ...] = block
+
+
+def _per_task_by_chunk(transform, X, Y, sample_weight, xp, block_rows):
+    """Per-task sums, chunk by chunk of rows (features once per row)."""
+    n, T = Y.shape
+    gram = cross = None
+    for start in range(0, n, block_rows):
+        stop = min(start + block_rows, n)
+        W, Y0 = _chunk_labels(Y, sample_weight, start, stop, xp)
+        Phi = transform(X[start:stop, :])
+        if gram is None:
+            gram, cross = _empty_per_task(Phi.shape[1], T, Phi, xp)
+        cross = cross + xp.matrix_transpose(Phi) @ (W * Y0)
+        root = xp.sqrt(W)
         for t in range(T):
-            rows = xp.nonzero(W[:, t] != 0)[0]
+            rows = xp.nonzero(W[:, t] > 0)[0]
             if rows.shape[0] == 0:
                 continue
-            Phi_t = xp.take(Phi, rows, axis=0)
-            weighted = xp.take(W[:, t], rows)[:, None] * Phi_t
-            block = gram[t, ...]
-            block += Phi_t.T @ weighted  # in place: no m x m copy per task and chunk
-            gram[t, ...] = block
-    return FeatureStatistics(gram, cross, sq, counts, int(n))
+            P = xp.take(root[:, t], rows)[:, None] * xp.take(Phi, rows, axis=0)
+            _add_task_product(gram, t, P, xp)
+    return gram, cross
+
+
+def _per_task_by_task(transform, X, Y, sample_weight, xp, block_rows):
+    """Per-task sums over the labelled entries sorted by task (one label per row)."""
+    n, T = Y.shape
+    tasks, rows, weights, targets = [], [], [], []
+    for start in range(0, n, block_rows):
+        W, Y0 = _chunk_labels(Y, sample_weight, start, min(start + block_rows, n), xp)
+        # Entries of W^T in C order: sorted by task, then by row.
+        t, i = xp.nonzero(xp.matrix_transpose(W) > 0)
+        flat = t * W.shape[0] + i  # the entries' positions in W^T, flattened
+        tasks.append(t)
+        rows.append(i + start)
+        weights.append(xp.take(xp.reshape(xp.matrix_transpose(W), (-1,)), flat))
+        targets.append(xp.take(xp.reshape(xp.matrix_transpose(Y0), (-1,)), flat))
+    order = xp.argsort(xp.concat(tasks), stable=True)
+    tasks, rows, weights, targets = (xp.take(xp.concat(a), order) for a in
+                                     (tasks, rows, weights, targets))
+    nnz = int(rows.shape[0])
+    gram = cross = None
+    for start in range(0, nnz, block_rows):
+        stop = min(start + block_rows, nnz)
+        root = xp.sqrt(weights[start:stop])[:, None]
+        P = root * transform(xp.take(X, rows[start:stop], axis=0))
+        Q = root[:, 0] * targets[start:stop]
+        if gram is None:
+            gram, cross = _empty_per_task(P.shape[1], T, P, xp)
+        block_tasks = tasks[start:stop]
+        # The block's tasks are sorted: each one a contiguous run of rows.
+        edges = xp.nonzero(block_tasks[1:] != block_tasks[:-1])[0] + 1
+        bounds = [0, *(int(e) for e in edges), stop - start]
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            t = int(block_tasks[a])
+            _add_task_product(gram, t, P[a:b, :], xp)
+            cross[:, t] = cross[:, t] + xp.matrix_transpose(P[a:b, :]) @ Q[a:b]
+    return gram, cross
 
 
 # ----------------------------------------------------------------- objective
@@ -360,19 +472,46 @@ def _direct_per_task_bytes(m, T):
     return 2.0 * dense_bytes(m * T)
 
 
-def per_task_route(m, T, solver="auto", budget=None, xp=None):
+# Conjugate-gradient iterations assumed by the cost model of a learned
+# structure's B-steps (warm-started from the previous B-step, they usually take
+# far fewer).
+_CG_ITERATIONS = 100
+
+
+def _cholesky_flops(m, T):
+    """Flops of one direct per-task solve: forming the ``mT``-order normal
+    equations (``2 T^3 m^2``) and factorising them (``(mT)^3 / 3``)."""
+    return (m * T) ** 3 / 3.0 + 2.0 * T**3 * m**2
+
+
+def _cg_iteration_flops(m, T):
+    """Flops of one CG iteration on per-task statistics: the ``T`` products with
+    the ``G_t`` and the preconditioner's rotations (:func:`_cg_on`)."""
+    return 6.0 * T * m**2 + 8.0 * m * T**2
+
+
+def per_task_route(m, T, solver="auto", budget=None, xp=None, *, repeated=False):
     """``"cholesky"`` (the dense ``mT``-order system) or ``"cg"`` for per-task
-    statistics; "auto" takes the direct route while it fits and is cheap."""
+    statistics; "auto" takes the direct route while it fits and is cheap.
+
+    ``repeated``: the solve is one B-step of a learned structure, refactorised
+    at every step while conjugate gradients start from the previous solution:
+    "auto" then takes the direct route only when it costs less than
+    ``_CG_ITERATIONS`` iterations (``mT`` up to a few hundred).
+    """
     budget = memory_budget(xp) if budget is None else float(budget)
     direct = _direct_per_task_bytes(m, T)
     if solver == "cg":
         return "cg"
     if solver == "auto":
-        # Past about 4 000 unknowns a factorisation costs more than many CG
-        # iterations (each T m^2 flops).
-        if direct <= budget and m * T <= 4000:
-            return "cholesky"
-        return "cg"
+        if direct > budget:
+            return "cg"
+        if repeated:
+            cheaper = _cholesky_flops(m, T) <= _CG_ITERATIONS * _cg_iteration_flops(m, T)
+            return "cholesky" if cheaper else "cg"
+        # One fit, one factorisation: past about 4 000 unknowns it costs more
+        # than many CG iterations (each T m^2 flops).
+        return "cholesky" if m * T <= 4000 else "cg"
     if direct > budget:
         raise MemoryBudgetError(
             f"The direct solve of the per-task normal equations ({m} features x {T} "
@@ -382,14 +521,22 @@ def per_task_route(m, T, solver="auto", budget=None, xp=None):
     return "cholesky"
 
 
-def _per_task_cg(stats, A, alpha, xp, *, tol, max_iter, x0=None):
+def _per_task_cg(stats, A, alpha, xp, *, tol, max_iter, x0=None, w0=None,
+                 preconditioner=None):
     """PCG on the per-task normal equations from the statistics (:func:`_cg_on`)."""
-    G_bar = xp.sum(stats.gram, axis=0) / stats.n_tasks
-    return _cg_on(lambda V: _gram_times(stats, V, xp), stats.cross, G_bar, A, alpha,
-                  xp, tol=tol, max_iter=max_iter, x0=x0)
+    if preconditioner is None:
+        preconditioner = _mean_gram_eigh(xp.sum(stats.gram, axis=0) / stats.n_tasks, xp)
+    return _cg_on(lambda V: _gram_times(stats, V, xp), stats.cross, preconditioner, A,
+                  alpha, xp, tol=tol, max_iter=max_iter, x0=x0, w0=w0)
 
 
-def _cg_on(gram_times, cross, G_bar, A, alpha, xp, *, tol, max_iter, x0=None):
+def _mean_gram_eigh(G_bar, xp):
+    """``(g, Q)``, the eigendecomposition of the preconditioner's ``G_bar`` (PSD)."""
+    g, Q = eigh(G_bar, xp)
+    return xp.clip(g, 0.0, None), Q
+
+
+def _cg_on(gram_times, cross, G_bar, A, alpha, xp, *, tol, max_iter, x0=None, w0=None):
     """PCG on the per-task normal equations, in ``U`` with ``W = U A^{1/2}``.
 
     Product: ``U -> [G_t (U S)_t]_t S + alpha U``, with ``gram_times(V)`` the
@@ -397,13 +544,23 @@ def _cg_on(gram_times, cross, G_bar, A, alpha, xp, *, tol, max_iter, x0=None):
     over the rows, :class:`RowStream`). Preconditioner: the same system with
     every ``G_t`` replaced by ``G_bar`` (their mean), i.e. ``A (x) G_bar + alpha
     I``, inverted exactly in the eigenbases of ``A`` and ``G_bar`` (exact when the
-    tasks share their rows and weights).
+    tasks share their rows and weights). ``G_bar`` may be given as its
+    eigendecomposition ``(g, Q)`` (:func:`_mean_gram_eigh`), which a learned
+    structure's B-steps share.
+
+    Start: ``x0`` (``U``), or ``w0``, weights ``W`` of a previous B-step, taken to
+    this ``A``'s parametrisation (``U = W S^+``: the same weights, projected on
+    ``A``'s range), or zero.
     """
     sigma, V = task_eigh(A, xp)
     S = (V * xp.sqrt(sigma)[None, :]) @ V.T
-    g, Q = eigh(G_bar, xp)
-    g = xp.clip(g, 0.0, None)
+    g, Q = G_bar if isinstance(G_bar, tuple) else _mean_gram_eigh(G_bar, xp)
     denom = g[:, None] * sigma[None, :] + alpha
+    if x0 is None and w0 is not None:
+        kept = sigma > float(sigma[-1]) * sigma.shape[0] * float(xp.finfo(sigma.dtype).eps)
+        root = xp.sqrt(xp.where(kept, sigma, xp.ones_like(sigma)))
+        inverse_root = xp.where(kept, 1.0 / root, xp.zeros_like(sigma))
+        x0 = w0 @ ((V * inverse_root[None, :]) @ V.T)
 
     def apply(U):
         return gram_times(U @ S) @ S + alpha * U
@@ -642,21 +799,25 @@ def solve_learned_statistics(stats, structure, alpha, xp, *, solver="auto",
     A : array of shape (T, T)
         The learned task structure.
     info : dict
-        ``objective_history``, ``deltas``, ``n_iter``, ``converged``, ``strength``
-        and ``system``.
+        ``objective_history``, ``deltas``, ``n_iter``, ``converged``, ``strength``,
+        ``system`` and ``method`` of the B-steps ("eig", "cholesky" or "cg").
     """
     T = stats.n_tasks
     A0 = _to_like(structure.task_matrix(T), stats.cross, xp)
     progress = _Progress(tol, max_iter, verbose)
     if isinstance(stats, RowStream):
         opts = _cg_options(options)
-        last = {"U": None}
+        last = {"W": None}
         memo = {}
+        method = "cg"
+        preconditioner = _mean_gram_eigh(stats.G_bar, xp)
 
         def final(A):
-            coef, info = _cg_on(stats.gram_times, stats.cross, stats.G_bar, A, alpha,
-                                xp, x0=last["U"], **opts)
-            last["U"] = info["U"]
+            # Warm start: the previous B-step's weights (each CG iteration here is
+            # a pass over the rows).
+            coef, _ = _cg_on(stats.gram_times, stats.cross, preconditioner, A, alpha,
+                             xp, w0=last["W"], **opts)
+            last["W"] = coef
             return coef
 
         def b_step(A):
@@ -677,6 +838,7 @@ def solve_learned_statistics(stats, structure, alpha, xp, *, solver="auto",
             return _residual(coef)[1], float(xp.sum(coef * stats.cross))
     elif not stats.per_task:
         shared = _SharedSolver(stats, xp)
+        method = "eig"
 
         def b_step(A):
             Z, _, V = shared.rotated(A, alpha)
@@ -696,14 +858,20 @@ def solve_learned_statistics(stats, structure, alpha, xp, *, solver="auto",
     else:
         opts = _cg_options(options)
         route = per_task_route(stats.n_features, T,
-                               "cholesky" if solver == "primal" else solver, xp=xp)
-        last = {"U": None}
+                               "cholesky" if solver == "primal" else solver, xp=xp,
+                               repeated=True)
+        method = route
+        last = {"W": None}
+        preconditioner = None if route == "cholesky" else _mean_gram_eigh(
+            xp.sum(stats.gram, axis=0) / T, xp)
 
         def final(A):
             if route == "cholesky":
                 return solve_primal_statistics(stats.gram, stats.cross, A, alpha, xp)
-            coef, info = _per_task_cg(stats, A, alpha, xp, x0=last["U"], **opts)
-            last["U"] = info["U"]  # warm start of the next B-step
+            # Warm start: the previous B-step's weights in this A's parametrisation.
+            coef, _ = _per_task_cg(stats, A, alpha, xp, w0=last["W"],
+                                   preconditioner=preconditioner, **opts)
+            last["W"] = coef
             return coef
 
         def b_step(A):
@@ -711,12 +879,21 @@ def solve_learned_statistics(stats, structure, alpha, xp, *, solver="auto",
             M = coef.T @ coef
             return coef, 0.5 * (M + M.T)
 
+        products = {}
+
+        def gram_times(coef):
+            # The objective and the dual both need [G_t w_t]_t, a read of all T
+            # matrices (1.6 GB at T = 200, m = 1000): once per B-step.
+            if products.get("coef") is not coef:
+                products.update(coef=coef, value=_gram_times(stats, coef, xp))
+            return products["value"]
+
         def data_term(coef):
-            return statistics_objective(stats, coef, xp)
+            return float(xp.sum(stats.sq) - 2.0 * xp.sum(coef * stats.cross)
+                         + xp.sum(coef * gram_times(coef)))
 
         def residual_term(coef):
-            return (stats.cross - _gram_times(stats, coef, xp),
-                    float(xp.sum(coef * stats.cross)))
+            return stats.cross - gram_times(coef), float(xp.sum(coef * stats.cross))
 
     sq_total = float(xp.sum(stats.sq))
 
@@ -728,15 +905,32 @@ def solve_learned_statistics(stats, structure, alpha, xp, *, solver="auto",
         S = 4.0 * (E.T @ E)
         return _quadratic_dual(2.0 * (sq_total - cross), data_term(coef)), 0.5 * (S + S.T)
 
-    A, converged = _run_stages(structure, b_step, data_term, A0, alpha, xp, progress,
-                               dual_term)
+    # Newton steps (as in the exact fits) where H_A has a direct factorisation:
+    # shared statistics (G's eigenbasis) and small per-task systems; streamed rows
+    # and the CG route keep the accelerated alternating map.
+    newton_route = None
+    if _newton_ready(structure) and not isinstance(stats, RowStream):
+        from .newton import DiagonalRoute, StatisticsRoute
+
+        if not stats.per_task:
+            newton_route = DiagonalRoute(shared.g, shared.QtH, shared.sq, xp)
+        elif method == "cholesky":
+            newton_route = StatisticsRoute(stats.gram, stats.cross, sq_total, xp)
+    if newton_route is not None:
+        A, converged = _run_newton_stages(structure, newton_route, A0, alpha, xp,
+                                          progress)
+    else:
+        A, converged = _run_stages(structure, b_step, data_term, A0, alpha, xp,
+                                   progress, dual_term)
     if not converged:
         warn_not_converged(max_iter, tol)
     coef = final(A)
     info = {"objective_history": progress.history, "deltas": progress.deltas,
             "n_iter": progress.n_iter, "converged": converged,
             "n_b_steps": progress.n_b_steps, "n_accelerated": progress.n_accelerated,
-            "strength": _strength_used(progress),
+            "n_newton_steps": progress.n_newton,
+            "n_hessian_products": progress.n_hessian_products,
+            "strength": _strength_used(progress), "method": method,
             "system": ("streamed" if isinstance(stats, RowStream)
                        else "per_task" if stats.per_task else "shared")}
     return coef, A, info
