@@ -500,6 +500,31 @@ def as_float_targets(Y, name="Y"):
     return out
 
 
+# Entries of Y per block of the checks below: their temporaries (a few arrays the
+# size of the block) stay at tens of MB where Y itself may be GBs.
+_TARGET_CHECK_ENTRIES = 2**22
+
+
+def _target_summary(Y, xp):
+    """``(any infinity, largest |observed label|, observed labels per task)`` of a
+    2-D ``Y``, by blocks of rows."""
+    n, T = Y.shape
+    rows = max(1, _TARGET_CHECK_ENTRIES // max(T, 1))
+    any_inf, largest, counts = False, 0.0, None
+    for start in range(0, n, rows):
+        block = Y[start:min(start + rows, n), :]  # strict libraries refuse overshoot
+        any_inf = any_inf or bool(xp.any(xp.isinf(block)))
+        observed = ~xp.isnan(block)
+        if bool(xp.any(observed)):
+            largest = max(largest, float(xp.max(xp.abs(
+                xp.where(observed, block, xp.zeros_like(block))))))
+        part = xp.sum(xp.astype(observed, xp.int64), axis=0)
+        counts = part if counts is None else counts + part
+    if counts is None:  # no rows
+        return any_inf, largest, [0] * T
+    return any_inf, largest, [int(counts[t]) for t in range(T)]
+
+
 def validate_targets(Y, n_samples, xp, device, *, allow_missing_tasks=False):
     """Wide targets: (n,) or (n, T) float, NaN for missing, no infinity.
 
@@ -531,21 +556,19 @@ def validate_targets(Y, n_samples, xp, device, *, allow_missing_tasks=False):
         Y = xp.reshape(Y, (-1, 1))
     if Y.shape[1] < 1:
         raise ValueError("Y has no column: at least one task is needed.")
-    if bool(xp.any(xp.isinf(Y))):
+    any_inf, largest, per_task = _target_summary(Y, xp)
+    if any_inf:
         raise ValueError("Input Y contains infinity; use NaN to mark a missing label.")
-    observed = ~xp.isnan(Y)
-    largest = float(xp.max(xp.where(observed, xp.abs(Y), xp.zeros_like(Y))))
     if largest > math.sqrt(np.finfo(np.float64).max / max(int(Y.shape[0]), 1)) / 16:
         raise ValueError(
             f"Y has values up to {largest:.3g}: sums of squared errors overflow "
             "float64. Scale the targets (e.g. sklearn.compose.TransformedTargetRegressor "
             "with a StandardScaler)."
         )
-    if not bool(xp.any(observed)):
+    if sum(per_task) == 0:
         raise ValueError("Input Y contains NaN only: there is no observed label.")
     if not allow_missing_tasks:
-        per_task = xp.sum(xp.astype(observed, xp.int64), axis=0)
-        empty = [int(t) for t in range(Y.shape[1]) if int(per_task[t]) == 0]
+        empty = [t for t, count in enumerate(per_task) if count == 0]
         if empty:
             raise ValueError(
                 f"Task(s) {empty} have no observed label (all-NaN column(s) of Y). "

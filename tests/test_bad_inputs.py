@@ -678,3 +678,28 @@ def test_bad_wide_to_long_inputs(args, match):
 def test_bad_synthetic_generator_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         datasets.make_multitask_regression(**kwargs)
+
+
+def test_target_checks_by_blocks_of_rows_see_every_block(monkeypatch):
+    """Y is checked by blocks of rows (bounded temporaries): an infinity, a task
+    without labels or a huge value in a later block is still found."""
+    import rkhsmtl._validation as validation
+
+    monkeypatch.setattr(validation, "_TARGET_CHECK_ENTRIES", 6)  # 2 rows of 3 tasks
+    X = np.random.default_rng(0).normal(size=(7, 2))
+    Y = np.random.default_rng(1).normal(size=(7, 3))
+    Y[:6, 2] = np.nan  # task 2's one label is in the last block
+    model = MultiTaskKernelRidge().fit(X, Y)
+    assert model.predict(X).shape == (7, 3)
+    bad = Y.copy()
+    bad[6, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        MultiTaskKernelRidge().fit(X, bad)
+    bad = Y.copy()
+    bad[6, 2] = np.nan
+    with pytest.raises(ValueError, match=r"Task\(s\) \[2\] have no observed label"):
+        MultiTaskKernelRidge().fit(X, bad)
+    bad = Y.copy()
+    bad[5, 1] = 1e160
+    with pytest.raises(ValueError, match="overflow"):
+        MultiTaskKernelRidge().fit(X, bad)
