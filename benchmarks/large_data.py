@@ -31,9 +31,10 @@ arrays, not BLAS work space) above the data.
 Usage (each benchmark alone with ``--only``; the full sizes are long, run them
 on a quiet machine)::
 
-    python benchmarks/large_data.py                   # all four, full sizes
+    python benchmarks/large_data.py                   # all five, full sizes
     python benchmarks/large_data.py --only scale      # 1. n = 1 000 000 (~5 min)
     python benchmarks/large_data.py --only accuracy   # 2. n = 20 000, exact vs approximate
+    python benchmarks/large_data.py --only accuracy-d8  # 2. the same on 8 input features
     python benchmarks/large_data.py --only sklearn    # 3. vs Pipeline(Nystroem, Ridge)
     python benchmarks/large_data.py --only school     # 4. n = 500 000, T = 200
     python benchmarks/large_data.py --quick           # small sizes, about a minute
@@ -44,6 +45,7 @@ so that a partial run does not overwrite the full table.
 """
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -200,21 +202,24 @@ def bench_school_like(quick):
                               "school-like", common)
 
 
-def bench_accuracy(quick):
-    n, d, T, m = (1500, 20, 5, 200) if quick else (20_000, 20, 20, 2000)
+def bench_accuracy(quick, d=20):
+    """``d``: the input dimension; the kernel's spectrum decays more slowly, and m
+    centres capture less of it, the larger ``d``."""
+    n, T, m = (1500, 5, 200) if quick else (20_000, 20, 2000)
     common = {"n": n, "d": d, "T": T, "m": m, "alpha": 1.0,
               "structure": "mean_regularized"}
-    exact = run_case("accuracy-exact", dict(common, kind="exact"))
-    rows = [{"benchmark": f"2. n={n}, T={T}: exact fit", "time": f"{exact['time']:.1f} s",
+    exact = run_case(f"accuracy-d{d}-exact", dict(common, kind="exact"))
+    rows = [{"benchmark": f"2. n={n}, d={d}, T={T}: exact fit",
+             "time": f"{exact['time']:.1f} s",
              "R^2": f"{exact['r2']:.4f}", "vs reference": "(reference)",
              "memory": _gib(exact)}]
     for label, extra in ((f"Nyström m={m}, uniform", {"kind": "nystrom"}),
                          (f"Nyström m={m}, leverage", {"kind": "nystrom",
                                                        "sampling": "leverage"}),
                          (f"random features m={2 * m}", {"kind": "rff", "m": 2 * m})):
-        res = run_case(f"accuracy-{label.split(',')[0].split()[0]}-"
+        res = run_case(f"accuracy-d{d}-{label.split(',')[0].split()[0]}-"
                        f"{extra.get('sampling', extra['kind'])}", dict(common, **extra))
-        rows.append({"benchmark": f"2. n={n}, T={T}: {label}",
+        rows.append({"benchmark": f"2. n={n}, d={d}, T={T}: {label}",
                      "time": f"{res['time']:.1f} s", "R^2": f"{res['r2']:.4f}",
                      "vs reference": f"test MSE {_relative(res['mse'], exact['mse'])} "
                                      "of the exact fit's; max |pred - exact| "
@@ -239,7 +244,9 @@ def bench_sklearn(quick):
 
 
 COLUMNS = ["benchmark", "time", "R^2", "vs reference", "memory"]
-BENCHMARKS = {"scale": bench_scale, "accuracy": bench_accuracy, "sklearn": bench_sklearn,
+BENCHMARKS = {"scale": bench_scale, "accuracy": bench_accuracy,
+              "accuracy-d8": functools.partial(bench_accuracy, d=8),
+              "sklearn": bench_sklearn,
               "school": bench_school_like}
 
 
