@@ -51,7 +51,26 @@ __all__ = [
     "ridge_leverage_scores",
 ]
 
-APPROXIMATIONS = (None, "nystrom", "rff")
+APPROXIMATIONS = (None, "nystrom", "rff", "auto")
+# The solvers of the approximate ridge (a primal solve on the features).
+APPROXIMATE_RIDGE_SOLVERS = ("auto", "primal", "cg")
+
+
+def effective_approximation(estimator):
+    """The feature map the approximate route builds: ``approximation="auto"``
+    approximates by Nyström centres (any kernel)."""
+    approx = estimator.approximation
+    return "nystrom" if approx == "auto" else approx
+
+
+def auto_approximation_warning(estimator, reason):
+    """Say that ``approximation="auto"`` replaced the exact fit, and why."""
+    warnings.warn(
+        f"{reason} approximation='auto': fitting on a Nyström approximation of the "
+        f"kernel with n_components={estimator.n_components} centres instead "
+        "(solver_info_['approximation_reason']). Set approximation='nystrom' to "
+        "choose it yourself, or None to keep the exact fit and its error.",
+        UserWarning, stacklevel=3)
 NYSTROM_SAMPLINGS = ("uniform", "leverage")
 SHIFT_INVARIANT_KERNELS = ("rbf", "laplacian")
 
@@ -369,7 +388,7 @@ def weighted_sample(scores, size, rng):
 
 
 # ------------------------------------------------------------------ estimator
-def check_approximation_params(estimator, solvers=("auto", "primal", "cg")):
+def check_approximation_params(estimator, solvers=APPROXIMATE_RIDGE_SOLVERS):
     """Validate ``approximation``, ``n_components``, ``nystrom_sampling``.
 
     Parameters
@@ -383,7 +402,7 @@ def check_approximation_params(estimator, solvers=("auto", "primal", "cg")):
     approx = estimator.approximation
     if approx not in APPROXIMATIONS:
         raise ValueError(
-            f"approximation must be None, 'nystrom' or 'rff', got {approx!r}.")
+            f"approximation must be None, 'nystrom', 'rff' or 'auto', got {approx!r}.")
     m = estimator.n_components
     if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1:
         raise ValueError(
@@ -396,6 +415,9 @@ def check_approximation_params(estimator, solvers=("auto", "primal", "cg")):
     if approx is None:
         return
     kernel = estimator.kernel
+    if approx == "auto":
+        # The exact fit first: any solver and kernel; the fallback checks its own.
+        return
     if isinstance(kernel, str) and kernel == "precomputed":
         raise ValueError(
             "approximation needs a kernel it can evaluate on new inputs; "
@@ -560,7 +582,7 @@ def _solve_and_store(estimator, stats, fmap, placement, was_1d, y):
     T = stats.n_tasks
     structure = resolve_task_structure(estimator.task_structure)
     alpha = float(estimator.alpha)
-    common = {"approximation": estimator.approximation,
+    common = {"approximation": effective_approximation(estimator),
               "n_components": fmap.n_components, "n_samples_seen": stats.n_samples}
     if structure.is_learned:
         coef, A, info = solve_learned_statistics(
@@ -664,13 +686,14 @@ def logistic_features(estimator, X, placement, n_tasks):
     Xc = placement.to_compute(X)
     n, d = (int(s) for s in Xc.shape)
     m = int(estimator.n_components)
-    if estimator.approximation == "nystrom":
+    if effective_approximation(estimator) == "nystrom":
         m = min(m, n)
         map_bytes = eigendecomposition_bytes(m) + dense_bytes(m, d)
     else:
         map_bytes = dense_bytes(d, m)
     check_memory(map_bytes,
-                 f"The {estimator.approximation!r} feature map of n_components={m}",
+                 f"The {effective_approximation(estimator)!r} feature map of "
+                 f"n_components={m}",
                  "Use a smaller n_components.", xp)
     fmap = build_feature_map(estimator, Xc, xp, float(estimator.alpha))
     r = fmap.n_components
@@ -700,9 +723,9 @@ def logistic_features(estimator, X, placement, n_tasks):
     if estimator.verbose:
         held = (f"held in memory ({format_bytes(dense_bytes(n, r))})" if kind == "dense"
                 else f"recomputed by chunks of {block} rows at every product")
-        print(f"[rkhsmtl] {estimator.approximation} features: {n} samples x {r} "
+        print(f"[rkhsmtl] {effective_approximation(estimator)} features: {n} samples x {r} "
               f"components, {held}", flush=True)
-    report = {"approximation": estimator.approximation, "n_components": r,
+    report = {"approximation": effective_approximation(estimator), "n_components": r,
               "n_samples_seen": n, "features": kind}
     return features, fmap, report
 
@@ -771,7 +794,8 @@ def fit_dask(estimator, X, y, sample_weight=None):
     from ._validation import reset_fitted_attributes
 
     estimator._check_params()
-    if estimator.nystrom_sampling == "leverage" and estimator.approximation == "nystrom":
+    if (estimator.nystrom_sampling == "leverage"
+            and effective_approximation(estimator) == "nystrom"):
         raise ValueError(
             "nystrom_sampling='leverage' is not available for Dask arrays (it needs "
             "two extra passes over the data); use nystrom_sampling='uniform'.")

@@ -33,8 +33,12 @@ from ._validation import (
     task_names,
     validate_sample_weight,
 )
-from .exceptions import SingleClassTaskWarning
-from .kernel_approximation import check_approximation_params, logistic_features
+from .exceptions import MemoryBudgetError, SingleClassTaskWarning
+from .kernel_approximation import (
+    auto_approximation_warning,
+    check_approximation_params,
+    logistic_features,
+)
 from .structure import resolve_task_structure
 
 __all__ = ["MultiTaskKernelClassifier"]
@@ -147,7 +151,7 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
         also the number of features and whether they are held in memory.
     device : {"auto", "cpu", "gpu"}, default="auto"
         Where the fit runs, as in :class:`rkhsmtl.MultiTaskKernelRidge`.
-    approximation : {None, "nystrom", "rff"}, default=None
+    approximation : {None, "nystrom", "rff", "auto"}, default=None
         Replace the ``n x n`` kernel matrix by a low-rank one with
         ``n_components`` explicit features ``phi`` (``k(x, x') ~ phi(x)^T
         phi(x')``) and solve by Newton-CG for the primal weights of the features:
@@ -156,8 +160,10 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
         recomputed by chunks of rows at every Hessian product; no ``O(n^2)`` or
         ``O(n^3)`` step. "nystrom": ``n_components`` centres drawn from the
         training rows, any kernel; "rff": random Fourier features of the "rbf"
-        or "laplacian" kernel. None (the default) fits the exact kernel;
-        ``solver="auto"`` never approximates by itself. See :ref:`large_data`.
+        or "laplacian" kernel. None (the default) fits the exact kernel; "auto"
+        fits it when its factorisation fits in the memory budget and Nyström
+        features otherwise, with a warning and the reason in
+        ``solver_info_["approximation_reason"]``. See :ref:`large_data`.
     %(approximation_params)s
 
     Attributes
@@ -215,7 +221,8 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
         ``approximation``, ``n_components`` (after dropping numerically null
         Nyström directions), ``n_samples_seen`` and ``features`` ("dense" when
         the training features were held in memory, "streamed" when they were
-        recomputed by chunks of rows).
+        recomputed by chunks of rows); after ``approximation="auto"`` chose the
+        approximation, also ``approximation_reason``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -298,7 +305,7 @@ class MultiTaskKernelClassifier(BinaryTasksClassifierMixin, SeparableKernelMixin
         check_single_class_tasks(self.single_class_tasks)
         check_approximation_params(self, solvers=("auto", "primal"))
         if (self.solver == "primal" and self.kernel != "linear"
-                and self.approximation is None):
+                and self.approximation in (None, "auto")):
             raise ValueError("solver='primal' needs kernel='linear' (Phi = X) or an "
                              "approximation ('nystrom' or 'rff': Phi = its features).")
 
@@ -449,12 +456,27 @@ class _FitData:
 
     def factorise(self, estimator):
         """``K = Phi Phi^T``: the factor every solve on this data shares."""
-        if getattr(estimator, "approximation", None) is not None:
-            # Explicit features phi(X): the primal route, as for the linear kernel.
-            self.Phi, self.feature_map, self.approximation_report = logistic_features(
-                estimator, self.X, self.placement, self.n_tasks)
-            self.factor = "primal"
+        approximation = getattr(estimator, "approximation", None)
+        if approximation not in (None, "auto"):
+            self._features(estimator)
             return
-        gram = estimator._training_gram(self.X, self.placement)
-        self.Phi, self.factor = kernel_factor(gram, self.placement.xp,
-                                              prefer_features=estimator.solver != "eig")
+        try:
+            gram = estimator._training_gram(self.X, self.placement)
+            self.Phi, self.factor = kernel_factor(
+                gram, self.placement.xp, prefer_features=estimator.solver != "eig")
+        except MemoryBudgetError as exc:
+            # approximation="auto": the exact factor does not fit (checked before it
+            # is allocated), Nyström features do.
+            if (approximation != "auto" or estimator.solver not in ("auto", "primal")
+                    or (isinstance(estimator.kernel, str)
+                        and estimator.kernel == "precomputed")):
+                raise
+            auto_approximation_warning(estimator, str(exc))
+            self._features(estimator)
+            self.approximation_report["approximation_reason"] = str(exc)
+
+    def _features(self, estimator):
+        # Explicit features phi(X): the primal route, as for the linear kernel.
+        self.Phi, self.feature_map, self.approximation_report = logistic_features(
+            estimator, self.X, self.placement, self.n_tasks)
+        self.factor = "primal"

@@ -20,7 +20,14 @@ from ._validation import (
     validate_sample_weight,
     validate_targets,
 )
-from .kernel_approximation import check_approximation_params, fit_approximate, is_dask_array
+from .exceptions import MemoryBudgetError
+from .kernel_approximation import (
+    APPROXIMATE_RIDGE_SOLVERS,
+    auto_approximation_warning,
+    check_approximation_params,
+    fit_approximate,
+    is_dask_array,
+)
 from .metrics import nan_r2_score
 from .structure import resolve_task_structure
 
@@ -118,7 +125,7 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
         installed), "auto" uses CuPy when it is installed and sees a GPU. Arrays of
         other namespaces are computed where they live. Fitted attributes and
         predictions are returned in the namespace of the input.
-    approximation : {None, "nystrom", "rff"}, default=None
+    approximation : {None, "nystrom", "rff", "auto"}, default=None
         Replace the ``n x n`` kernel matrix by a low-rank one with ``n_components``
         explicit features ``phi`` (``k(x, x') ~ phi(x)^T phi(x')``) and solve for
         the primal weights from statistics summed over row chunks: memory
@@ -126,8 +133,11 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
         ``n_samples``, and :meth:`partial_fit` and Dask inputs become available.
         "nystrom": ``n_components`` centres drawn from the training rows, any
         kernel; "rff": random Fourier features of the "rbf" or "laplacian"
-        kernel. None (the default) fits the exact kernel; ``solver="auto"``
-        never approximates by itself. See :ref:`large_data`.
+        kernel. None (the default) fits the exact kernel, and a fit that does not
+        fit in memory raises :class:`~rkhsmtl.exceptions.MemoryBudgetError`;
+        "auto" fits the exact kernel when it fits in the memory budget and
+        Nyström features otherwise, with a warning and the reason in
+        ``solver_info_["approximation_reason"]``. See :ref:`large_data`.
     %(approximation_params)s
 
     Attributes
@@ -183,7 +193,8 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
         ``n_samples_seen``, ``system`` ("shared" statistics for a complete ``Y``
         with per-sample weights, else "per_task", or "streamed" when the per-task
         statistics do not fit and conjugate gradients pass over the rows) and
-        ``method``.
+        ``method``; after ``approximation="auto"`` chose the approximation, also
+        ``approximation_reason``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -275,10 +286,28 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
             Fitted estimator.
         """
         check_approximation_params(self)
-        if self.approximation is not None or is_dask_array(X):
+        if self.approximation not in (None, "auto") or is_dask_array(X):
             # Sufficient statistics of the features over row chunks; Dask arrays
             # are reduced on their cluster.
             return fit_approximate(self, X, y, sample_weight)
+        if self.approximation is None:
+            return self._fit_exact(X, y, sample_weight)
+        try:
+            return self._fit_exact(X, y, sample_weight)
+        except MemoryBudgetError as exc:
+            # The budget is checked before anything large is allocated.
+            if not self._can_approximate():
+                raise
+            auto_approximation_warning(self, str(exc))
+            fit_approximate(self, X, y, sample_weight)
+            self.solver_info_ = dict(self.solver_info_, approximation_reason=str(exc))
+            return self
+
+    def _can_approximate(self):
+        return (self.solver in APPROXIMATE_RIDGE_SOLVERS
+                and not (isinstance(self.kernel, str) and self.kernel == "precomputed"))
+
+    def _fit_exact(self, X, y, sample_weight):
         X, placement = self._prepare_fit(X)
         Y, was_1d = validate_targets(y, X.shape[0], placement.xp_in, placement.device_in)
         sample_weight = validate_sample_weight(sample_weight, Y, placement.xp_in,

@@ -214,3 +214,23 @@ def test_more_centres_than_samples_warns_and_clips(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # random features have no such limit
         MultiTaskKernelClassifier(approximation="rff", n_components=50).fit(X, Y)
+
+
+def test_auto_approximation_when_the_kernel_factor_does_not_fit():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 3))
+    Y = np.c_[X[:, 0] > 0, X[:, 1] + 0.3 * rng.normal(size=400) > 0].astype(float)
+    Y[rng.random(Y.shape) < 0.3] = np.nan
+    params = dict(alpha=0.1, n_components=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exact = MultiTaskKernelClassifier(approximation="auto", **params).fit(X, Y)
+    assert "approximation" not in exact.solver_info_
+    with rkhsmtl.config_context(memory_limit=1_000_000):
+        with pytest.warns(UserWarning, match="approximation='auto'"):
+            auto = MultiTaskKernelClassifier(approximation="auto", **params).fit(X, Y)
+        nystrom = MultiTaskKernelClassifier(approximation="nystrom", **params).fit(X, Y)
+    assert auto.solver_info_["approximation"] == "nystrom"
+    assert "400x400" in auto.solver_info_["approximation_reason"]
+    np.testing.assert_allclose(auto.predict_proba(X), nystrom.predict_proba(X),
+                               atol=1e-12)

@@ -450,3 +450,39 @@ def test_learned_structure_stops_where_the_exact_fit_stops(rng):
     for key in ("n_newton_steps", "n_hessian_products"):
         assert approx.solver_info_[key] == exact.solver_info_[key] > 0
     np.testing.assert_allclose(approx.predict(X), exact.predict(X), atol=1e-8)
+
+
+def _auto_problem(rng, n=400):
+    X = rng.normal(size=(n, 3))
+    Y = np.c_[np.sin(X[:, 0]), np.cos(X[:, 1])] + 0.1 * rng.normal(size=(n, 2))
+    Y[rng.random(Y.shape) < 0.3] = np.nan
+    return X, Y
+
+
+def test_auto_approximation_only_when_the_exact_fit_does_not_fit(rng):
+    """approximation="auto": the exact fit within the memory budget; over it,
+    Nyström centres, with a warning and the reason in solver_info_."""
+    X, Y = _auto_problem(rng)
+    params = dict(alpha=0.1, n_components=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning when the exact fit fits
+        exact = MultiTaskKernelRidge(approximation="auto", **params).fit(X, Y)
+    assert "approximation" not in exact.solver_info_
+    assert not hasattr(exact, "feature_map_")
+    reference = MultiTaskKernelRidge(**params).fit(X, Y)
+    np.testing.assert_allclose(exact.predict(X), reference.predict(X), atol=1e-10)
+    with rkhsmtl.config_context(memory_limit=300_000):
+        with pytest.warns(UserWarning, match="approximation='auto': fitting on a "
+                                             "Nyström approximation"):
+            auto = MultiTaskKernelRidge(approximation="auto", **params).fit(X, Y)
+        nystrom = MultiTaskKernelRidge(approximation="nystrom", **params).fit(X, Y)
+        # A precomputed kernel has no feature map: the exact fit's error stands.
+        K = reference._pairwise_kernel()(X)
+        with pytest.raises(MemoryBudgetError):
+            MultiTaskKernelRidge(approximation="auto", kernel="precomputed",
+                                 **params).fit(K, Y)
+    assert auto.solver_info_["approximation"] == "nystrom"
+    assert "memory budget" in auto.solver_info_["approximation_reason"]
+    np.testing.assert_allclose(auto.predict(X), nystrom.predict(X), atol=1e-12)
+    # The approximate model continues with partial_fit, as a "nystrom" one does.
+    auto.partial_fit(X[:50], Y[:50])
