@@ -121,7 +121,45 @@ class _DiagonalFactor:
         return ((R @ self.Va) * self.scale) @ self.Va.T
 
 
-class DiagonalRoute:
+class _QuadraticRoute:
+    """A data term ``c - 2 <H, Z> + <Z, G(Z)>`` with ``G`` a PSD map per task.
+
+    Subclasses give ``gram_times(V)`` (``G(V)``) and ``factor``.
+    """
+
+    def __init__(self, H, c, xp):
+        self.H, self.c, self.xp = H, c, xp
+
+    def data(self, Z):
+        """The data term at ``Z``."""
+        xp = self.xp
+        return float(self.c - 2.0 * xp.sum(Z * self.H) + xp.sum(Z * self.gram_times(Z)))
+
+    def data_gradient(self, Z):
+        """Gradient of the data term."""
+        return 2.0 * (self.gram_times(Z) - self.H)
+
+    def data_hessian(self, V):
+        """Hessian of the data term times ``V``."""
+        return 2.0 * self.gram_times(V)
+
+    def dual(self, Z):
+        """``(linear, quadratic, S)`` of the dual variable at ``Z``.
+
+        ``Lambda`` is the gradient of the data term at the predictions:
+        ``-V*(theta Lambda) = linear theta - quadratic theta^2`` and ``Lambda^T K
+        Lambda = S``.
+        """
+        xp = self.xp
+        GZ = self.gram_times(Z)
+        E = self.H - GZ
+        S = 4.0 * (E.T @ E)
+        cross = float(xp.sum(Z * self.H))
+        quadratic = float(self.c - 2.0 * cross + xp.sum(Z * GZ))
+        return 2.0 * (self.c - cross), quadratic, 0.5 * (S + S.T)
+
+
+class DiagonalRoute(_QuadraticRoute):
     """Complete targets: the data term ``c - 2 <H, Z> + sum h o Z^2``.
 
     Parameters
@@ -137,36 +175,51 @@ class DiagonalRoute:
     """
 
     def __init__(self, h, H, c, xp):
-        self.h, self.H, self.c, self.xp = h, H, c, xp
+        super().__init__(H, c, xp)
+        self.h = h
 
-    def data(self, Z):
-        """The data term at ``Z``."""
-        xp = self.xp
-        return float(self.c - 2.0 * xp.sum(Z * self.H) + xp.sum(self.h[:, None] * Z * Z))
-
-    def data_gradient(self, Z):
-        """Gradient of the data term."""
-        return 2.0 * (self.h[:, None] * Z - self.H)
-
-    def data_hessian(self, V):
-        """Hessian of the data term times ``V``."""
-        return 2.0 * self.h[:, None] * V
+    def gram_times(self, V):
+        """``h o V`` (the same diagonal for every task)."""
+        return self.h[:, None] * V
 
     def factor(self, A, alpha):
         """The solve with ``H_A`` (its "factorisation": ``A``'s eigenbasis)."""
         return _DiagonalFactor(self.h, A, alpha, self.xp)
 
-    def dual(self, Z):
-        """``(linear, quadratic, S)`` of the dual variable at ``Z``.
 
-        ``Lambda`` is the gradient of the data term at the predictions:
-        ``-V*(theta Lambda) = linear theta - quadratic theta^2`` and ``Lambda^T K
-        Lambda = S``.
-        """
-        E = self.H - self.h[:, None] * Z
-        S = 4.0 * (E.T @ E)
-        linear = 2.0 * (self.c - float(self.xp.sum(Z * self.H)))
-        return linear, self.data(Z), 0.5 * (S + S.T)
+class StatisticsRoute(_QuadraticRoute):
+    """Per-task statistics: the data term ``c - 2 <H, Z> + sum_t z_t^T G_t z_t``.
+
+    The route of the Nyström / random-feature fits with missing labels or
+    per-entry weights, where only the statistics ``G_t = Phi^T D_t Phi`` and
+    ``h_t = Phi^T D_t y_t`` are kept (``Z`` are the primal weights); ``H_A`` is
+    factorised as the primal normal equations (order ``m T``: for small ``m T``).
+
+    Parameters
+    ----------
+    G : array of shape (T, m, m)
+        Per-task weighted Gram matrices of the features.
+    H : array of shape (m, T)
+        Linear term.
+    c : float
+        Constant (the weighted sum of squared targets).
+    xp : module
+        Array namespace.
+    """
+
+    def __init__(self, G, H, c, xp):
+        super().__init__(H, c, xp)
+        self.G = G
+
+    def gram_times(self, V):
+        """``[G_t v_t]_t``."""
+        xp = self.xp
+        return xp.permute_dims(
+            (self.G @ xp.permute_dims(V, (1, 0))[:, :, None])[:, :, 0], (1, 0))
+
+    def factor(self, A, alpha):
+        """The factorised ``H_A`` (the primal normal equations)."""
+        return _PrimalFactor(self.G, A, alpha, self.xp)
 
 
 class _PrimalFactor:
@@ -193,63 +246,6 @@ class _PrimalFactor:
         rhs = xp.reshape(xp.permute_dims(0.5 * (R @ self.S), (1, 0)), (-1,))
         u = cho_solve(self.L, rhs[:, None], xp)[:, 0]
         return xp.permute_dims(xp.reshape(u, (T, r)), (1, 0)) @ self.S
-
-
-class StatisticsRoute:
-    """Per-task statistics: the data term ``c - 2 <H, Z> + sum_t z_t^T G_t z_t``.
-
-    The route of the Nyström / random-feature fits with missing labels or
-    per-entry weights, where only the statistics ``G_t = Phi^T D_t Phi`` and
-    ``h_t = Phi^T D_t y_t`` are kept (``Z`` are the primal weights); ``H_A`` is
-    factorised as the primal normal equations (order ``m T``: for small ``m T``).
-
-    Parameters
-    ----------
-    G : array of shape (T, m, m)
-        Per-task weighted Gram matrices of the features.
-    H : array of shape (m, T)
-        Linear term.
-    c : float
-        Constant (the weighted sum of squared targets).
-    xp : module
-        Array namespace.
-    """
-
-    def __init__(self, G, H, c, xp):
-        self.G, self.H, self.c, self.xp = G, H, c, xp
-
-    def _gram_times(self, V):
-        xp = self.xp
-        return xp.permute_dims(
-            (self.G @ xp.permute_dims(V, (1, 0))[:, :, None])[:, :, 0], (1, 0))
-
-    def data(self, Z):
-        """The data term at ``Z``."""
-        xp = self.xp
-        return float(self.c - 2.0 * xp.sum(Z * self.H) + xp.sum(Z * self._gram_times(Z)))
-
-    def data_gradient(self, Z):
-        """Gradient of the data term."""
-        return 2.0 * (self._gram_times(Z) - self.H)
-
-    def data_hessian(self, V):
-        """Hessian of the data term times ``V``."""
-        return 2.0 * self._gram_times(V)
-
-    def factor(self, A, alpha):
-        """The factorised ``H_A`` (the primal normal equations)."""
-        return _PrimalFactor(self.G, A, alpha, self.xp)
-
-    def dual(self, Z):
-        """``(linear, quadratic, S)`` of the dual variable at ``Z`` (see
-        :meth:`DiagonalRoute.dual`)."""
-        xp = self.xp
-        GZ = self._gram_times(Z)
-        E = self.H - GZ
-        S = 4.0 * (E.T @ E)
-        linear = 2.0 * (self.c - float(xp.sum(Z * self.H)))
-        quadratic = float(self.c - 2.0 * xp.sum(Z * self.H) + xp.sum(Z * GZ))
-        return linear, quadratic, 0.5 * (S + S.T)
 
 
 class _DualFactor:
