@@ -36,8 +36,9 @@ Knows nothing of scikit-learn; every array in the namespace ``xp``.
 
 from __future__ import annotations
 
-from .._backend import add_to_diagonal, array_device, cho_solve, cholesky
+from .._backend import array_device, cho_solve, cholesky
 from .complete import task_eigh
+from .primal import normal_equations_factor, per_task_times, solve_normal_equations, task_root
 
 __all__ = ["DiagonalRoute", "FeaturesRoute", "StatisticsRoute", "newton_direction"]
 
@@ -213,9 +214,7 @@ class StatisticsRoute(_QuadraticRoute):
 
     def gram_times(self, V):
         """``[G_t v_t]_t``."""
-        xp = self.xp
-        return xp.permute_dims(
-            (self.G @ xp.permute_dims(V, (1, 0))[:, :, None])[:, :, 0], (1, 0))
+        return per_task_times(self.G, V, self.xp)
 
     def factor(self, A, alpha):
         """The factorised ``H_A`` (the primal normal equations)."""
@@ -226,26 +225,13 @@ class _PrimalFactor:
     """The primal normal equations in ``U`` (``V = U A^{1/2}``), one Cholesky."""
 
     def __init__(self, G, A, alpha, xp):
-        sigma, Va = task_eigh(A, xp)
-        S = (Va * xp.sqrt(sigma)[None, :]) @ Va.T
-        T, r = G.shape[0], G.shape[1]
-        # The matrix of :mod:`.primal`: H[(s, a), (s', b)] = sum_t S[s, t] S[s', t]
-        # G[t, a, b] + alpha delta.
-        outer = xp.reshape(S[None, :, :] * S[:, None, :], (T * T, T))
-        H = outer @ xp.reshape(G, (T, r * r))
-        H = xp.reshape(xp.permute_dims(xp.reshape(H, (T, T, r, r)), (0, 2, 1, 3)),
-                       (r * T, r * T))
-        self.S, self.xp = S, xp
-        self.L = cholesky(add_to_diagonal(H, alpha, xp), xp, overwrite_a=True)
+        self.S, self.xp = task_root(A, xp), xp
+        self.L = normal_equations_factor(G, self.S, alpha, xp)
 
     def solve(self, R):
         # 2 G_t v_t + 2 alpha (V A^{-1})_t = r_t with V = U S reads, times S on
         # the right, as the normal equations of U with right-hand side R S / 2.
-        xp = self.xp
-        r, T = R.shape
-        rhs = xp.reshape(xp.permute_dims(0.5 * (R @ self.S), (1, 0)), (-1,))
-        u = cho_solve(self.L, rhs[:, None], xp)[:, 0]
-        return xp.permute_dims(xp.reshape(u, (T, r)), (1, 0)) @ self.S
+        return solve_normal_equations(self.L, 0.5 * (R @ self.S), self.xp) @ self.S
 
 
 class _DualFactor:
@@ -378,9 +364,7 @@ class FeaturesRoute:
         """Hessian of the data term times ``V``."""
         xp = self.xp
         if self.statistics is not None:
-            G = self.statistics[0]
-            return 2.0 * xp.permute_dims(
-                (G @ xp.permute_dims(V, (1, 0))[:, :, None])[:, :, 0], (1, 0))
+            return 2.0 * per_task_times(self.statistics[0], V, xp)
         return 2.0 * self._columns([Pt.T @ (w * (Pt @ V[:, t])) for t, (Pt, w) in
                                     enumerate(zip(self.Phi_t, self.w_t, strict=True))],
                                    self.H)

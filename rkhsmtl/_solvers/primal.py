@@ -80,15 +80,11 @@ def _refine(U, L, Phi, Y0, W_entry, S, alpha, xp):
     iterative refinement, Björck 1987): each step multiplies it by about
     ``eps * cond``.
     """
-    T = S.shape[0]
-    r = U.shape[0]
     scale = float(xp.max(xp.abs(U))) if U.shape[0] else 0.0
     for _ in range(REFINE_STEPS):
         residual = W_entry * (Y0 - Phi @ (U @ S))
         g = (Phi.T @ residual) @ S - alpha * U  # (r, T): column s is block s
-        rhs = xp.reshape(xp.permute_dims(g, (1, 0)), (-1,))
-        du = cho_solve(L, rhs[:, None], xp)[:, 0]
-        dU = xp.permute_dims(xp.reshape(du, (T, r)), (1, 0))
+        dU = solve_normal_equations(L, g, xp)
         U = U + dU
         change = float(xp.max(xp.abs(dU))) if U.shape[0] else 0.0
         if not change > REFINE_RTOL * scale:  # NaN stops too: nothing to refine
@@ -96,21 +92,44 @@ def _refine(U, L, Phi, Y0, W_entry, S, alpha, xp):
     return U
 
 
-def _solve_normal_equations(G, h, S, alpha, xp):
-    """``U`` (``r x T``, column ``s`` is block ``s``) and the Cholesky factor of the
-    normal equations, from the per-task statistics alone."""
+def task_root(A, xp):
+    """``S = A^{1/2}`` (symmetric, eigenvalues clipped at 0): ``V = U S``."""
+    sigma, V = task_eigh(A, xp)
+    return (V * xp.sqrt(sigma)[None, :]) @ V.T
+
+
+def per_task_times(G, V, xp):
+    """``[G_t v_t]_t``: column ``t`` of ``V`` times the task's ``G_t``."""
+    Vt = xp.permute_dims(V, (1, 0))[:, :, None]  # (T, r, 1)
+    return xp.permute_dims(xp.matmul(G, Vt)[:, :, 0], (1, 0))
+
+
+def normal_equations_factor(G, S, alpha, xp):
+    """Cholesky factor of the normal equations of ``U`` from the per-task
+    statistics: ``H[(s, a), (s', b)] = sum_t S[s, t] S[s', t] G[t, a, b] + alpha
+    delta``."""
     T, r = G.shape[0], G.shape[1]
-    # H[(s, a), (s', b)] = sum_t S[s, t] S[s', t] G[t, a, b]: one (T^2, T) x (T, r^2)
-    # product, then the axes reordered to (s, a, s', b).
+    # One (T^2, T) x (T, r^2) product, then the axes reordered to (s, a, s', b).
     outer = xp.reshape(S[None, :, :] * S[:, None, :], (T * T, T))  # [(s, s'), t]
     H = outer @ xp.reshape(G, (T, r * r))
     H = xp.reshape(xp.permute_dims(xp.reshape(H, (T, T, r, r)), (0, 2, 1, 3)),
                    (r * T, r * T))
-    rhs = xp.reshape(xp.permute_dims(h @ S.T, (1, 0)), (-1,))  # [(s, a)]
-    H = add_to_diagonal(H, alpha, xp)
-    L = cholesky(H, xp, overwrite_a=True)
-    u = cho_solve(L, rhs[:, None], xp)[:, 0]
-    return xp.permute_dims(xp.reshape(u, (T, r)), (1, 0)), L
+    return cholesky(add_to_diagonal(H, alpha, xp), xp, overwrite_a=True)
+
+
+def solve_normal_equations(L, rhs, xp):
+    """``U`` (``r x T``) from the factor and a right-hand side of the same shape
+    (column ``s`` is block ``s`` of the stacked system)."""
+    r, T = rhs.shape
+    u = cho_solve(L, xp.reshape(xp.permute_dims(rhs, (1, 0)), (-1,))[:, None], xp)
+    return xp.permute_dims(xp.reshape(u[:, 0], (T, r)), (1, 0))
+
+
+def _solve_normal_equations(G, h, S, alpha, xp):
+    """``U`` (``r x T``, column ``s`` is block ``s``) and the Cholesky factor of the
+    normal equations, from the per-task statistics alone."""
+    L = normal_equations_factor(G, S, alpha, xp)
+    return solve_normal_equations(L, h @ S.T, xp), L
 
 
 def solve_primal_statistics(G, h, A, alpha, xp):
@@ -139,8 +158,7 @@ def solve_primal_statistics(G, h, A, alpha, xp):
     -------
     coef : array of shape (r, T)
     """
-    sigma, V = task_eigh(A, xp)
-    S = (V * xp.sqrt(sigma)[None, :]) @ V.T
+    S = task_root(A, xp)
     U, _ = _solve_normal_equations(G, h, S, alpha, xp)
     return U @ S
 
@@ -176,8 +194,7 @@ def solve_primal(Phi, Y, W_entry, A, alpha, xp, *, statistics=None):
         Training predictions ``Phi W``.
     """
     Y0 = xp.where(xp.isnan(Y), xp.zeros_like(Y), Y)
-    sigma, V = task_eigh(A, xp)
-    S = (V * xp.sqrt(sigma)[None, :]) @ V.T
+    S = task_root(A, xp)
     G, h = primal_statistics(Phi, Y, W_entry, xp) if statistics is None else statistics
     U, L = _solve_normal_equations(G, h, S, alpha, xp)
     U = _refine(U, L, Phi, Y0, W_entry, S, alpha, xp)

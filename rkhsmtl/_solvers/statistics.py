@@ -54,7 +54,7 @@ from .alternating import (
 )
 from .complete import task_eigh
 from .plan import complete_sample_weights
-from .primal import primal_statistics, solve_primal_statistics
+from .primal import per_task_times, primal_statistics, solve_primal_statistics
 
 __all__ = [
     "FeatureStatistics",
@@ -438,8 +438,7 @@ def _gram_times(stats, coef, xp):
     """``G_t w_t`` for every task (column ``t``), or ``G W`` for shared statistics."""
     if not stats.per_task:
         return stats.gram @ coef
-    Wt = xp.permute_dims(coef, (1, 0))[:, :, None]  # (T, m, 1)
-    return xp.permute_dims(xp.matmul(stats.gram, Wt)[:, :, 0], (1, 0))
+    return per_task_times(stats.gram, coef, xp)
 
 
 # ----------------------------------------------------------------- fixed A
