@@ -63,6 +63,14 @@ def effective_approximation(estimator):
     return "nystrom" if approx == "auto" else approx
 
 
+def can_approximate(estimator, solvers=APPROXIMATE_RIDGE_SOLVERS):
+    """Whether ``approximation="auto"`` may fall back to features: a kernel it can
+    evaluate on new inputs and a solver the approximate fit has."""
+    kernel = estimator.kernel
+    return (estimator.solver in solvers
+            and not (isinstance(kernel, str) and kernel == "precomputed"))
+
+
 def auto_approximation_warning(estimator, reason):
     """Say that ``approximation="auto"`` replaced the exact fit, and why."""
     warnings.warn(

@@ -36,6 +36,7 @@ from ._validation import (
 from .exceptions import MemoryBudgetError, SingleClassTaskWarning
 from .kernel_approximation import (
     auto_approximation_warning,
+    can_approximate,
     check_approximation_params,
     logistic_features,
 )
@@ -467,9 +468,8 @@ class _FitData:
         except MemoryBudgetError as exc:
             # approximation="auto": the exact factor does not fit (checked before it
             # is allocated), Nyström features do.
-            if (approximation != "auto" or estimator.solver not in ("auto", "primal")
-                    or (isinstance(estimator.kernel, str)
-                        and estimator.kernel == "precomputed")):
+            if approximation != "auto" or not can_approximate(estimator,
+                                                              ("auto", "primal")):
                 raise
             auto_approximation_warning(estimator, str(exc))
             self._features(estimator)

@@ -22,8 +22,8 @@ from ._validation import (
 )
 from .exceptions import MemoryBudgetError
 from .kernel_approximation import (
-    APPROXIMATE_RIDGE_SOLVERS,
     auto_approximation_warning,
+    can_approximate,
     check_approximation_params,
     fit_approximate,
     is_dask_array,
@@ -296,16 +296,12 @@ class MultiTaskKernelRidge(SeparableKernelMixin, MultiOutputMixin, RegressorMixi
             return self._fit_exact(X, y, sample_weight)
         except MemoryBudgetError as exc:
             # The budget is checked before anything large is allocated.
-            if not self._can_approximate():
+            if not can_approximate(self):
                 raise
             auto_approximation_warning(self, str(exc))
             fit_approximate(self, X, y, sample_weight)
             self.solver_info_ = dict(self.solver_info_, approximation_reason=str(exc))
             return self
-
-    def _can_approximate(self):
-        return (self.solver in APPROXIMATE_RIDGE_SOLVERS
-                and not (isinstance(self.kernel, str) and self.kernel == "precomputed"))
 
     def _fit_exact(self, X, y, sample_weight):
         X, placement = self._prepare_fit(X)
